@@ -1,0 +1,222 @@
+"""Loading profiles: TOML files, `extends` chains, environment and CLI overrides.
+
+Layers merge in a fixed order — defaults < extended profiles < the profile < `VXDEPLOY_*`
+environment < CLI `--set` — and every leaf remembers which layer set it, so errors can
+name the file that holds the bad value and `profiles show` can say where each value came
+from.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vxdeploy.errors import InvalidInputError
+from vxdeploy.profile.model import Profile
+from vxdeploy.profile.problems import ProfileError, Problem
+
+DEFAULT_SOURCE = "default"
+ENV_PREFIX = "VXDEPLOY_"
+# Keys that describe the file itself rather than the deployment: never overridable.
+_NOT_OVERRIDABLE = ("name", "extends")
+
+
+@dataclass
+class LoadedProfile:
+    """A validated profile with the provenance of every value that was set explicitly."""
+
+    profile: Profile
+    path: Path
+    chain: list[Path]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source_of(self, dotted: str) -> str:
+        """The layer that set `dotted` (or its nearest parent), else "default"."""
+        probe = dotted
+        while probe:
+            if probe in self.sources:
+                return self.sources[probe]
+            probe = probe.rpartition(".")[0]
+        return DEFAULT_SOURCE
+
+
+def resolve_profile_path(name_or_path: str, profiles_dir: Path) -> Path:
+    """A profile is named by file stem (`prod-a100`) or given as a path to a TOML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or os.sep in name_or_path:
+        if candidate.is_file():
+            return candidate
+        raise InvalidInputError(f"{candidate}: profile file not found")
+    path = profiles_dir / f"{name_or_path}.toml"
+    if path.is_file():
+        return path
+    known = sorted(p.stem for p in profiles_dir.glob("*.toml")) if profiles_dir.is_dir() else []
+    hint = difflib.get_close_matches(name_or_path, known, n=1)
+    message = f"profile {name_or_path!r} not found in {profiles_dir}"
+    if hint:
+        message += f"; did you mean {hint[0]!r}?"
+    elif known:
+        message += f"; available: {', '.join(known)}"
+    raise InvalidInputError(message)
+
+
+def list_profiles(profiles_dir: Path) -> list[Path]:
+    return sorted(profiles_dir.glob("*.toml")) if profiles_dir.is_dir() else []
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError([Problem(str(path), "", f"not valid TOML: {exc}")]) from exc
+    except OSError as exc:
+        raise ProfileError([Problem(str(path), "", f"cannot read: {exc}")]) from exc
+
+
+def _extends_list(raw: Mapping[str, Any], path: Path) -> list[str]:
+    value = raw.get("extends")
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ProfileError([Problem(str(path), "extends",
+                                "must be a profile name or a list of names")])
+
+
+def _merge(base: dict[str, Any], overlay: Mapping[str, Any], source: str,
+           sources: dict[str, str], prefix: str = "") -> None:
+    """Deep-merge `overlay` into `base`; tables merge, everything else is replaced."""
+    for key, value in overlay.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            sources.setdefault(dotted, source)
+            _merge(base[key], value, source, sources, dotted + ".")
+        else:
+            base[key] = _copy(value)
+            sources[dotted] = source
+            for stale in [k for k in sources if k.startswith(dotted + ".")]:
+                del sources[stale]
+            if isinstance(value, Mapping):
+                _record_leaves(value, source, sources, dotted + ".")
+
+
+def _record_leaves(value: Mapping[str, Any], source: str, sources: dict[str, str],
+                   prefix: str) -> None:
+    for key, item in value.items():
+        sources[f"{prefix}{key}"] = source
+        if isinstance(item, Mapping):
+            _record_leaves(item, source, sources, f"{prefix}{key}.")
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _layers(path: Path, profiles_dir: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
+    """The file and its ancestors, furthest ancestor first; cycles are errors."""
+    resolved = path.resolve()
+    if resolved in seen:
+        cycle = " -> ".join(p.stem for p in (*seen, resolved))
+        raise ProfileError([Problem(str(path), "extends", f"inheritance cycle: {cycle}")])
+    raw = _read_toml(path)
+    layers: list[tuple[Path, dict]] = []
+    for parent_name in _extends_list(raw, path):
+        parent_dir = path.parent if (path.parent / f"{parent_name}.toml").is_file() else profiles_dir
+        parent_path = parent_dir / f"{parent_name}.toml"
+        if not parent_path.is_file():
+            known = [p.stem for p in list_profiles(parent_dir)]
+            hint = difflib.get_close_matches(parent_name, known, n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ProfileError([Problem(str(path), "extends",
+                                        f"extended profile {parent_name!r} not found{extra}")])
+        layers.extend(_layers(parent_path, profiles_dir, (*seen, resolved)))
+    layers.append((path, raw))
+    return layers
+
+
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """`VXDEPLOY_SECTION__FIELD=value` variables as a nested dict, read by pydantic-settings."""
+    from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+    class ProfileEnvironment(BaseSettings, Profile):
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__",
+                                          case_sensitive=False, extra="forbid")
+
+    environ = os.environ if environ is None else environ
+    source = EnvSettingsSource(ProfileEnvironment, case_sensitive=False)
+    source.env_vars = {k.lower(): v for k, v in environ.items()}
+    values = source()
+    for key in _NOT_OVERRIDABLE:
+        values.pop(key, None)
+    return values
+
+
+def _env_source_names(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    names: dict[str, str] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            names.update(_env_source_names(value, dotted + "."))
+        else:
+            names[dotted] = "env " + ENV_PREFIX + dotted.replace(".", "__").upper()
+    return names
+
+
+def parse_set_options(assignments: Sequence[str]) -> dict[str, Any]:
+    """`--set machine.min_replicas=2` pairs as a nested dict; values parse as TOML if they can."""
+    tree: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInputError(f"--set {assignment!r}: expected FIELD=VALUE, "
+                                    "for example --set machine.min_replicas=2")
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise InvalidInputError(f"--set {assignment!r}: {part} is set twice")
+        node[parts[-1]] = value
+    return tree
+
+
+def load_profile(name_or_path: str, profiles_dir: Path, *,
+                 cli_overrides: Sequence[str] = (),
+                 environ: Mapping[str, str] | None = None,
+                 check_rules: bool = True) -> LoadedProfile:
+    """Load, merge, override and validate one profile; raises ProfileError with every problem."""
+    from vxdeploy.profile.validate import validate_merged
+
+    path = resolve_profile_path(name_or_path, profiles_dir)
+    layers = _layers(path, profiles_dir)
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for layer_path, raw in layers:
+        body = {k: v for k, v in raw.items() if k != "extends"}
+        _merge(merged, body, str(layer_path), sources)
+    env_values = env_overrides(environ)
+    for dotted, label in _env_source_names(env_values).items():
+        sources[dotted] = label
+    _merge(merged, env_values, "env", {})
+    cli_values = parse_set_options(cli_overrides)
+    _merge(merged, cli_values, "cli --set", sources)
+    merged["name"] = path.stem
+    sources.pop("name", None)
+    profile = validate_merged(merged, sources, path, check_rules=check_rules)
+    return LoadedProfile(profile, path, [p for p, _ in layers], sources)

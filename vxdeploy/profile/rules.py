@@ -1,0 +1,223 @@
+"""The rules Vertex enforces at deploy time, checked before any API call.
+
+Each rule yields `(dotted field, message, allowed values)`; the caller attributes the field
+to the file that set it. Rules are independent so one bad value never hides another.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterator
+
+from vxdeploy import catalog
+from vxdeploy.profile.model import (
+    ContainerKind,
+    EndpointKind,
+    OldVersionPolicy,
+    Profile,
+    RolloutStrategy,
+    Target,
+)
+
+Finding = tuple[str, str, str]
+Rule = Callable[[Profile], Iterator[Finding]]
+
+SCALE_TO_ZERO_MIN_S = 300
+SCALE_TO_ZERO_MAX_S = 28800
+SHARED_ENDPOINT_MAX_TIMEOUT_S = 60
+PEERED_NETWORK = re.compile(r"^projects/\d+/global/networks/[a-z][a-z0-9-]*$")
+ANY_NETWORK = re.compile(r"^projects/[^/]+/global/networks/[a-z][a-z0-9-]*$")
+
+
+def effective_accelerator(profile: Profile) -> tuple[str, int]:
+    """The accelerator type and count a deploy sends: built-in GPUs are implied by the type."""
+    machine = catalog.MACHINE_TYPES.get(profile.machine.machine_type)
+    if machine and machine.builtin_accelerator:
+        return machine.builtin_accelerator, machine.builtin_count
+    return profile.machine.accelerator_type, profile.machine.accelerator_count
+
+
+def _machine(profile: Profile) -> Iterator[Finding]:
+    spec = profile.machine
+    machine = catalog.MACHINE_TYPES.get(spec.machine_type)
+    if machine is None:
+        guess = difflib.get_close_matches(spec.machine_type, list(catalog.MACHINE_TYPES), n=3)
+        families = sorted({m.rsplit("-", 1)[0] + "-*" for m in catalog.MACHINE_TYPES})
+        hint = f"; did you mean {', '.join(guess)}?" if guess else ""
+        yield ("machine.machine_type",
+               f"unknown machine type {spec.machine_type!r}{hint}",
+               ", ".join(families))
+        return
+    accel, count = spec.accelerator_type, spec.accelerator_count
+    if accel and accel not in catalog.ACCELERATOR_TYPES:
+        guess = difflib.get_close_matches(accel, catalog.ACCELERATOR_TYPES, n=1)
+        hint = f"; did you mean {guess[0]!r}?" if guess else ""
+        yield ("machine.accelerator_type", f"unknown accelerator {accel!r}{hint}",
+               ", ".join(catalog.ACCELERATOR_TYPES))
+        return
+    if machine.builtin_accelerator:
+        if accel and accel != machine.builtin_accelerator:
+            yield ("machine.accelerator_type",
+                   f"{machine.name} has {machine.builtin_count} built-in "
+                   f"{machine.builtin_accelerator}; {accel} is not available on it",
+                   f"{machine.builtin_accelerator} (or leave empty); {accel} runs on "
+                   f"{catalog.ACCELERATOR_HOMES.get(accel, '?')}")
+        elif count and count != machine.builtin_count:
+            yield ("machine.accelerator_count",
+                   f"{machine.name} has exactly {machine.builtin_count} "
+                   f"{machine.builtin_accelerator}, not {count}",
+                   f"{machine.builtin_count} (or 0 to imply it)")
+        return
+    if not accel:
+        if count:
+            yield ("machine.accelerator_count",
+                   f"accelerator_count is {count} but no accelerator_type is set",
+                   "0, or set machine.accelerator_type")
+        return
+    allowed = machine.allowed_accelerators()
+    if accel not in allowed:
+        where = catalog.ACCELERATOR_HOMES.get(accel, "?")
+        if allowed:
+            options = f"{', '.join(allowed)} on {machine.name}; {accel} needs {where}"
+        else:
+            options = f"no accelerators on {machine.family} machines; {accel} needs {where}"
+        yield ("machine.accelerator_type",
+               f"{machine.name} cannot take {accel}", options)
+    elif count not in allowed[accel]:
+        yield ("machine.accelerator_count",
+               f"{machine.name} takes {', '.join(map(str, allowed[accel]))} x {accel}, "
+               f"not {count}", ", ".join(map(str, allowed[accel])))
+
+
+def _replicas(profile: Profile) -> Iterator[Finding]:
+    spec = profile.machine
+    if spec.min_replicas > spec.max_replicas:
+        yield ("machine.min_replicas",
+               f"min_replicas ({spec.min_replicas}) is above max_replicas ({spec.max_replicas})",
+               f"0..{spec.max_replicas}")
+    if spec.min_replicas == 0 and not spec.scale_to_zero.enabled:
+        yield ("machine.min_replicas", "min_replicas = 0 needs scale-to-zero",
+               ">= 1, or set machine.scale_to_zero.enabled = true")
+    if spec.required_replicas > max(spec.min_replicas, 1):
+        yield ("machine.required_replicas",
+               f"required_replicas ({spec.required_replicas}) is above min_replicas "
+               f"({spec.min_replicas})", f"0..{max(spec.min_replicas, 1)}")
+    if spec.autoscaling.accelerator_duty_cycle and not effective_accelerator(profile)[0]:
+        yield ("machine.autoscaling.accelerator_duty_cycle",
+               "an accelerator duty-cycle target needs an accelerator",
+               "0, or set machine.accelerator_type")
+
+
+def _scale_to_zero(profile: Profile) -> Iterator[Finding]:
+    stz = profile.machine.scale_to_zero
+    if not stz.enabled:
+        return
+    if profile.machine.min_replicas != 0:
+        yield ("machine.min_replicas",
+               f"scale-to-zero needs min_replicas = 0, not {profile.machine.min_replicas}", "0")
+    if profile.endpoint.kind is EndpointKind.PUBLIC:
+        yield ("machine.scale_to_zero.enabled",
+               "scale-to-zero is not available on the shared public endpoint",
+               "endpoint.kind = dedicated, psc or vpc-peering")
+    if profile.rollout.strategy in (RolloutStrategy.CANARY, RolloutStrategy.LINEAR,
+                                    RolloutStrategy.MANUAL):
+        yield ("rollout.strategy",
+               "scale-to-zero endpoints serve one model, so traffic cannot be split",
+               "all-at-once")
+    for name in ("idle_scaledown_period_s", "min_scaleup_period_s"):
+        value = getattr(stz, name)
+        if not SCALE_TO_ZERO_MIN_S <= value <= SCALE_TO_ZERO_MAX_S:
+            yield (f"machine.scale_to_zero.{name}", f"{value} s is outside Vertex's range",
+                   f"{SCALE_TO_ZERO_MIN_S}..{SCALE_TO_ZERO_MAX_S} seconds")
+
+
+def _networking(profile: Profile) -> Iterator[Finding]:
+    endpoint = profile.endpoint
+    kind = endpoint.kind
+    if kind is EndpointKind.PSC:
+        if not endpoint.psc_project_allowlist:
+            yield ("endpoint.psc_project_allowlist",
+                   "a Private Service Connect endpoint needs at least one allowed project",
+                   "a list of project ids, e.g. [\"my-project\"]")
+        if endpoint.psc_network and not ANY_NETWORK.match(endpoint.psc_network):
+            yield ("endpoint.psc_network", f"{endpoint.psc_network!r} is not a network name",
+                   "projects/PROJECT/global/networks/NAME")
+    elif endpoint.psc_project_allowlist or endpoint.psc_network:
+        field = "psc_project_allowlist" if endpoint.psc_project_allowlist else "psc_network"
+        yield (f"endpoint.{field}", f"Private Service Connect settings need kind = \"psc\", "
+               f"not {kind.value!r}", "psc")
+    if kind is EndpointKind.VPC_PEERING:
+        if not PEERED_NETWORK.match(endpoint.network):
+            yield ("endpoint.network",
+                   f"a VPC-peered endpoint needs the network by project number, got "
+                   f"{endpoint.network!r}", "projects/{PROJECT_NUMBER}/global/networks/{NAME}")
+        if profile.rollout.strategy is not RolloutStrategy.ALL_AT_ONCE:
+            yield ("rollout.strategy",
+                   "a VPC-peered endpoint serves one model: no traffic split, no canary",
+                   "all-at-once")
+    elif endpoint.network:
+        yield ("endpoint.network",
+               "network is only for VPC-peered endpoints; PSC and peering are exclusive",
+               "kind = \"vpc-peering\", or remove endpoint.network")
+    if kind is EndpointKind.PUBLIC and endpoint.inference_timeout_s > SHARED_ENDPOINT_MAX_TIMEOUT_S:
+        yield ("endpoint.inference_timeout_s",
+               f"the shared public endpoint times out at {SHARED_ENDPOINT_MAX_TIMEOUT_S} s",
+               f"1..{SHARED_ENDPOINT_MAX_TIMEOUT_S}, or kind = dedicated/psc for up to 3600")
+
+
+def _rollout(profile: Profile) -> Iterator[Finding]:
+    policy = profile.rollout
+    steps = policy.steps
+    if policy.strategy in (RolloutStrategy.CANARY, RolloutStrategy.LINEAR):
+        if not steps:
+            yield ("rollout.steps", f"a {policy.strategy.value} rollout needs steps",
+                   "ascending percentages, e.g. [10, 50, 100]")
+        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            yield ("rollout.steps", f"steps must be strictly ascending, got {steps}",
+                   "ascending percentages in 0..100")
+        if steps and steps[0] <= 0:
+            yield ("rollout.steps", "the first step must send the candidate some traffic",
+                   "a first step in (0, 100]")
+        if policy.strategy is RolloutStrategy.LINEAR and steps and steps[-1] != 100:
+            yield ("rollout.steps", f"a linear rollout ends at 100, got {steps[-1]:g}",
+                   "a last step of 100")
+        if policy.strategy is RolloutStrategy.CANARY and steps and steps[0] >= 100:
+            yield ("rollout.steps", "a canary's first step must be below 100",
+                   "a first step in (0, 100)")
+    if policy.old_version is OldVersionPolicy.KEEP and profile.machine.scale_to_zero.enabled:
+        yield ("rollout.old_version", "scale-to-zero endpoints serve one model", "undeploy")
+
+
+def _model(profile: Profile) -> Iterator[Finding]:
+    model = profile.model
+    if model.container is ContainerKind.CUSTOM and not model.image:
+        yield ("model.image", "a custom container needs an image",
+               "an image reference, e.g. us-docker.pkg.dev/P/R/NAME@sha256:...")
+    if profile.target is Target.VERTEX:
+        if model.artifact_uri and not model.artifact_uri.startswith("gs://"):
+            yield ("model.artifact_uri",
+                   f"Vertex reads artifacts from Cloud Storage, got {model.artifact_uri!r}",
+                   "gs://BUCKET/PATH (local paths only with target = \"local\")")
+        if model.container is ContainerKind.TENSORRT and not effective_accelerator(profile)[0]:
+            yield ("model.container", "the TensorRT container needs an NVIDIA GPU",
+                   "flask or torchserve on CPU machines, or add an accelerator")
+    for key in model.env:
+        if key.startswith("AIP_"):
+            yield (f"model.env.{key}", "Vertex sets AIP_* variables itself",
+                   "names not starting with AIP_")
+
+
+def _alerts(profile: Profile) -> Iterator[Finding]:
+    if profile.alerts.duration_s % 60:
+        yield ("alerts.duration_s", f"{profile.alerts.duration_s} s is not whole minutes",
+               "a multiple of 60")
+
+
+RULES: tuple[Rule, ...] = (_machine, _replicas, _scale_to_zero, _networking, _rollout, _model,
+                           _alerts)
+
+
+def check_profile(profile: Profile) -> list[Finding]:
+    """Every rule's findings, in rule order."""
+    return [finding for rule in RULES for finding in rule(profile)]
