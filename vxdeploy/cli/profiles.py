@@ -90,7 +90,8 @@ def validate_command(
             console.print(f"[red]✗[/red] {result['profile']}")
             for problem in result["problems"]:
                 where = f"{problem['file']}: [bold]{problem['field']}[/bold]"
-                allowed = f" [dim](allowed: {problem['allowed']})[/dim]" if problem["allowed"] else ""
+                allowed = (f" [dim](allowed: {problem['allowed']})[/dim]"
+                           if problem["allowed"] else "")
                 console.print(f"    {where}: {problem['message']}{allowed}")
         console.print(f"{len(results) - len(failed)} valid, {len(failed)} invalid")
 

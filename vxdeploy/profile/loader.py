@@ -18,12 +18,14 @@ from typing import Any
 
 from vxdeploy.errors import InvalidInputError
 from vxdeploy.profile.model import Profile
-from vxdeploy.profile.problems import ProfileError, Problem
+from vxdeploy.profile.problems import Problem, ProfileError
 
 DEFAULT_SOURCE = "default"
 ENV_PREFIX = "VXDEPLOY_"
 # Keys that describe the file itself rather than the deployment: never overridable.
 _NOT_OVERRIDABLE = ("name", "extends")
+# Fields holding local paths: relative ones are relative to the file that set them.
+_PATH_FIELDS = ("model.artifact_uri", "model.handler", "model.model_code", "model.requirements")
 
 
 @dataclass
@@ -123,7 +125,8 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _layers(path: Path, profiles_dir: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
+def _layers(path: Path, profiles_dir: Path,
+            seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
     """The file and its ancestors, furthest ancestor first; cycles are errors."""
     resolved = path.resolve()
     if resolved in seen:
@@ -132,7 +135,8 @@ def _layers(path: Path, profiles_dir: Path, seen: tuple[Path, ...] = ()) -> list
     raw = _read_toml(path)
     layers: list[tuple[Path, dict]] = []
     for parent_name in _extends_list(raw, path):
-        parent_dir = path.parent if (path.parent / f"{parent_name}.toml").is_file() else profiles_dir
+        sibling = path.parent / f"{parent_name}.toml"
+        parent_dir = path.parent if sibling.is_file() else profiles_dir
         parent_path = parent_dir / f"{parent_name}.toml"
         if not parent_path.is_file():
             known = [p.stem for p in list_profiles(parent_dir)]
@@ -196,6 +200,18 @@ def parse_set_options(assignments: Sequence[str]) -> dict[str, Any]:
     return tree
 
 
+def _resolve_relative_paths(merged: dict[str, Any], sources: dict[str, str]) -> None:
+    """Make relative local paths absolute against the profile file that set them."""
+    for dotted in _PATH_FIELDS:
+        section, _, key = dotted.partition(".")
+        value = merged.get(section, {}).get(key) if isinstance(merged.get(section), dict) else None
+        if not isinstance(value, str) or not value or "://" in value or Path(value).is_absolute():
+            continue
+        origin = Path(sources.get(dotted, ""))
+        base = origin.parent if origin.suffix == ".toml" else Path.cwd()
+        merged[section][key] = str((base / value).resolve())
+
+
 def load_profile(name_or_path: str, profiles_dir: Path, *,
                  cli_overrides: Sequence[str] = (),
                  environ: Mapping[str, str] | None = None,
@@ -217,6 +233,7 @@ def load_profile(name_or_path: str, profiles_dir: Path, *,
     cli_values = parse_set_options(cli_overrides)
     _merge(merged, cli_values, "cli --set", sources)
     merged["name"] = path.stem
+    _resolve_relative_paths(merged, sources)
     sources.pop("name", None)
     profile = validate_merged(merged, sources, path, check_rules=check_rules)
     return LoadedProfile(profile, path, [p for p, _ in layers], sources)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 
 from vxdeploy import catalog
 from vxdeploy.profile.model import (
@@ -173,7 +174,7 @@ def _rollout(profile: Profile) -> Iterator[Finding]:
         if not steps:
             yield ("rollout.steps", f"a {policy.strategy.value} rollout needs steps",
                    "ascending percentages, e.g. [10, 50, 100]")
-        if any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(steps)):
             yield ("rollout.steps", f"steps must be strictly ascending, got {steps}",
                    "ascending percentages in 0..100")
         if steps and steps[0] <= 0:

@@ -15,7 +15,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from vxdeploy.profile.model import Profile
-from vxdeploy.profile.problems import ProfileError, Problem
+from vxdeploy.profile.problems import Problem, ProfileError
 
 
 def _source(sources: dict[str, str], dotted: str, default: str) -> str:

@@ -1,0 +1,5 @@
+"""`python -m vxdeploy` is the same as the `vxdeploy` console script."""
+
+from vxdeploy.cli import main
+
+main()
