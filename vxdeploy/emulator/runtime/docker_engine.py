@@ -1,0 +1,195 @@
+"""Run a model image in a Docker engine, as Vertex would run the container."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from vxdeploy.emulator.runtime.errors import DockerEngineUnavailableError, ModelServerStartError
+from vxdeploy.emulator.runtime.logs import tail
+from vxdeploy.emulator.runtime.net import free_port, wait_healthy
+from vxdeploy.emulator.runtime.server import RunningServer
+from vxdeploy.emulator.runtime.spec import ModelServerSpec
+
+HOST = "127.0.0.1"
+NETWORK_ENV = "VXDEPLOY_DOCKER_NETWORK"  # "host" | "bridge"; default: what the engine has
+LABEL = "vxdeploy"
+KEY_LABEL = "vxdeploy.key"
+_API_TIMEOUT_S = 30
+
+
+def docker_client() -> Any:
+    """A client for the engine DOCKER_HOST (or the default socket) names, checked by a ping."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=_API_TIMEOUT_S)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        where = os.environ.get("DOCKER_HOST") or "the default socket unix:///var/run/docker.sock"
+        raise DockerEngineUnavailableError(f"{where}: {exc}") from exc
+    return client
+
+
+def _use_host_network(client: Any) -> bool:
+    """Host networking where the engine has no usable bridge (dockerd --bridge=none)."""
+    configured = os.environ.get(NETWORK_ENV, "").strip().lower()
+    if configured in ("host", "bridge"):
+        return configured == "host"
+    if configured:
+        raise ModelServerStartError(f"{NETWORK_ENV}={configured!r}: allowed values: host, bridge")
+    return not client.networks.list(names=["bridge"])
+
+
+def _container_name(key: str) -> str:
+    safe = re.sub(r"[^a-zA-Z0-9_.-]+", "-", key).strip("-.") or "server"
+    return f"vxdeploy-{safe}-{uuid.uuid4().hex[:6]}"
+
+
+def _stream_logs(container: Any, log_path: Path) -> threading.Thread:
+    def pump() -> None:
+        try:
+            with open(log_path, "ab") as log:
+                for chunk in container.logs(stream=True, follow=True):
+                    log.write(chunk)
+                    log.flush()
+        except Exception:  # the container went away; the log ends here
+            return
+
+    thread = threading.Thread(target=pump, name=f"logs-{container.id[:12]}", daemon=True)
+    thread.start()
+    return thread
+
+
+class DockerServer(RunningServer):
+    """A container labelled with vxdeploy and its key; stop() removes it."""
+
+    runtime = "docker"
+
+    def __init__(self, *, key: str, base_url: str, log_path: Path, container: Any):
+        super().__init__(key=key, base_url=base_url, log_path=log_path)
+        self._container = container
+        self.container_id = container.id
+
+    def status(self) -> str:
+        import docker
+
+        try:
+            self._container.reload()
+        except docker.errors.NotFound:
+            return "removed"
+        except docker.errors.DockerException:
+            return "unknown"
+        return str(self._container.status)
+
+    def alive(self) -> bool:
+        return self.status() == "running"
+
+    def log_tail(self, lines: int = 50) -> str:
+        text = tail(self.log_path, lines)
+        if text:
+            return text
+        try:  # the pump thread may not have written yet
+            return self._container.logs(tail=lines).decode("utf-8", errors="replace")
+        except Exception:  # container gone: nothing more to show
+            return ""
+
+    def stop(self, grace_s: float = 10) -> None:
+        import docker
+
+        try:
+            self._container.stop(timeout=max(0, int(grace_s)))
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            pass  # already stopping or dead: removal below settles it
+        with contextlib.suppress(docker.errors.NotFound):
+            self._container.remove(force=True)
+
+
+def start_docker_server(spec: ModelServerSpec) -> DockerServer:
+    """Run spec.image_uri and block until its health route answers 200 on loopback."""
+    import docker
+
+    if not spec.image_uri:
+        raise ModelServerStartError(f"model server {spec.key!r}: image_uri is empty")
+    client = docker_client()
+    host_network = _use_host_network(client)
+    host_port = free_port(HOST)
+    env = dict(spec.env)
+    env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
+    env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
+    options: dict[str, Any] = {}
+    if host_network:
+        env["AIP_HTTP_PORT"] = str(host_port)
+        options["network_mode"] = "host"
+    else:
+        env["AIP_HTTP_PORT"] = str(spec.container_port)
+        options["ports"] = {f"{spec.container_port}/tcp": (HOST, host_port)}
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        container = client.containers.run(
+            spec.image_uri,
+            detach=True,
+            name=_container_name(spec.key),
+            environment=env,
+            labels={**spec.labels, LABEL: "true", KEY_LABEL: spec.key},
+            **options,
+        )
+    except docker.errors.ImageNotFound as exc:
+        raise ModelServerStartError(
+            f"model server {spec.key!r}: image {spec.image_uri!r} is not in the engine "
+            f"and could not be pulled: {exc}",
+            hint="build it first (vxdeploy build) or pull it where the engine can reach it",
+        ) from exc
+    except docker.errors.DockerException as exc:
+        raise ModelServerStartError(
+            f"model server {spec.key!r}: docker run {spec.image_uri!r} failed: {exc}"
+        ) from exc
+    _stream_logs(container, spec.log_path)
+    server = DockerServer(
+        key=spec.key,
+        base_url=f"http://{HOST}:{host_port}",
+        log_path=spec.log_path,
+        container=container,
+    )
+
+    def exited() -> str | None:
+        status = server.status()
+        if status in ("exited", "dead", "removed"):
+            return f"the container {status}"
+        return None
+
+    healthy, reason = wait_healthy(
+        HOST, host_port, spec.health_route, deadline_s=spec.ready_timeout_s, exited=exited
+    )
+    if healthy:
+        return server
+    log = server.log_tail(50)
+    server.stop(grace_s=2)
+    raise ModelServerStartError(
+        f"model server {spec.key!r} ({spec.image_uri}) did not start: {reason}", log_tail=log
+    )
+
+
+def adopt_docker(info: dict[str, Any]) -> DockerServer:
+    import docker
+
+    client = docker_client()
+    try:
+        container = client.containers.get(info["container_id"])
+    except docker.errors.NotFound as exc:
+        raise ModelServerStartError(
+            f"model server {info['key']!r}: container {info['container_id']} is gone"
+        ) from exc
+    return DockerServer(
+        key=info["key"],
+        base_url=info["base_url"],
+        log_path=Path(info["log_path"]),
+        container=container,
+    )

@@ -1,0 +1,82 @@
+"""The bundled containers' `container.toml`: how to run a server without Docker."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from vxdeploy.paths import containers_dir as bundled_containers_dir
+
+CONTAINERS_DIR_ENV = "VXDEPLOY_CONTAINERS_DIR"
+
+
+def containers_dir(override: Path | None = None) -> Path:
+    """`override`, else `$VXDEPLOY_CONTAINERS_DIR`, else the bundled `containers/`."""
+    if override is not None:
+        return Path(override)
+    configured = os.environ.get(CONTAINERS_DIR_ENV)
+    return Path(configured) if configured else bundled_containers_dir()
+
+
+@dataclass(frozen=True)
+class ProcessManifest:
+    name: str
+    folder: Path
+    common: Path
+    command: list[str]  # placeholders already expanded
+    ready_timeout_s: float | None
+
+
+def expand(command: list[str], *, folder: Path, common: Path) -> list[str]:
+    values = {"python": sys.executable, "container": str(folder), "common": str(common)}
+    try:
+        return [part.format(**values) for part in command]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"bad placeholder in command {command!r}: {exc}; "
+            "allowed: {python}, {container}, {common}"
+        ) from exc
+
+
+def load_manifest(
+    container: str, *, root: Path | None = None, command: list[str] | None = None
+) -> ProcessManifest:
+    """Read `<root>/<container>/container.toml` and expand its `[process] command`.
+
+    Raises ValueError naming the file and field when the manifest is missing or wrong.
+    """
+    base = containers_dir(root)
+    folder = base / container
+    common = base / "common"
+    path = folder / "container.toml"
+    if command is not None:
+        expanded = expand(command, folder=folder, common=common)
+        return ProcessManifest(container, folder, common, expanded, None)
+    if not path.is_file():
+        known = sorted(found.parent.name for found in base.glob("*/container.toml"))
+        raise ValueError(
+            f"no process manifest for container {container!r}: {path} does not exist "
+            f"(containers with a manifest under {base}: {', '.join(known) or 'none'}; "
+            f"set ${CONTAINERS_DIR_ENV} to use another folder)"
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from exc
+    process = data.get("process")
+    raw = process.get("command") if isinstance(process, dict) else None
+    if not (isinstance(raw, list) and raw and all(isinstance(p, str) for p in raw)):
+        raise ValueError(f"{path}: [process] command must be a non-empty list of strings")
+    timeout = process.get("ready_timeout_s")
+    if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        raise ValueError(f"{path}: [process] ready_timeout_s must be a positive number")
+    return ProcessManifest(
+        name=str(data.get("name", container)),
+        folder=folder,
+        common=common,
+        command=expand(raw, folder=folder, common=common),
+        ready_timeout_s=float(timeout) if timeout is not None else None,
+    )

@@ -1,0 +1,201 @@
+"""Run a bundled server as a local process group, the way its container would run it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from vxdeploy.emulator.runtime.errors import ModelServerStartError
+from vxdeploy.emulator.runtime.logs import tail
+from vxdeploy.emulator.runtime.manifest import load_manifest
+from vxdeploy.emulator.runtime.net import free_port, wait_healthy
+from vxdeploy.emulator.runtime.server import RunningServer
+from vxdeploy.emulator.runtime.spec import ModelServerSpec
+
+HOST = "127.0.0.1"
+_PORT_ATTEMPTS = 3  # free_port() races other processes; a lost race is retried
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid`: tells our server from a later one reusing the pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 (starttime), counted after the parenthesised command name.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ProcessServer(RunningServer):
+    """A server started in its own session, so its whole tree (gunicorn workers,
+    TorchServe's JVM and model workers) shares one process group that stop() signals."""
+
+    runtime = "process"
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        base_url: str,
+        log_path: Path,
+        pid: int,
+        popen: subprocess.Popen[bytes] | None = None,
+        start_time: str | None = None,
+    ):
+        super().__init__(key=key, base_url=base_url, log_path=log_path)
+        self.pid = pid
+        self._popen = popen
+        self._start_time = start_time if start_time is not None else _start_time(pid)
+
+    def _leader_alive(self) -> bool:
+        if self._popen is not None:
+            return self._popen.poll() is None
+        current = _start_time(self.pid)  # adopted: not our child, check identity instead
+        if current is None or current != self._start_time:
+            return False
+        state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+
+    def alive(self) -> bool:
+        return self._leader_alive()
+
+    def exit_code(self) -> int | None:
+        return self._popen.poll() if self._popen is not None else None
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        if self._popen is None and not self._leader_alive():
+            return  # adopted and gone: the pid may belong to someone else by now
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+    def _group_gone(self) -> bool:
+        if self._popen is not None:
+            self._popen.poll()  # reap the leader, or the zombie keeps the group "alive"
+        return not _group_exists(self.pid)
+
+    def stop(self, grace_s: float = 10) -> None:
+        if self._group_gone():
+            return
+        self._signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + max(0.0, grace_s)
+        while time.monotonic() < deadline:
+            if self._group_gone():
+                return
+            time.sleep(0.05)
+        self._signal_group(signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not self._group_gone():
+            time.sleep(0.05)
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "start_time": self._start_time}
+
+
+def _environment(spec: ModelServerSpec, folder: Path, common: Path, port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(spec.env)
+    paths = [str(folder), str(common)]
+    if spec.env.get("PYTHONPATH"):
+        paths.append(spec.env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["AIP_HTTP_PORT"] = str(port)
+    env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
+    env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
+    env["PYTHONUNBUFFERED"] = "1"  # so log_tail shows the last words of a crash
+    return env
+
+
+def _launch(spec: ModelServerSpec, command: list[str], folder: Path, env: dict[str, str]):
+    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.log_path, "ab") as log:
+        try:
+            return subprocess.Popen(
+                command,
+                cwd=folder,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ModelServerStartError(
+                f"model server {spec.key!r}: cannot run {command[0]!r}: {exc}"
+            ) from exc
+
+
+def start_process_server(spec: ModelServerSpec) -> ProcessServer:
+    """Start the spec's bundled server and block until its health route answers 200."""
+    try:
+        manifest = load_manifest(spec.container, root=spec.containers_dir, command=spec.command)
+    except ValueError as exc:
+        raise ModelServerStartError(f"model server {spec.key!r}: {exc}") from exc
+    if not manifest.folder.is_dir():
+        raise ModelServerStartError(
+            f"model server {spec.key!r}: container folder {manifest.folder} does not exist"
+        )
+    reason = ""
+    for _attempt in range(_PORT_ATTEMPTS):
+        port = free_port(HOST)
+        env = _environment(spec, manifest.folder, manifest.common, port)
+        log_start = spec.log_path.stat().st_size if spec.log_path.exists() else 0
+        popen = _launch(spec, manifest.command, manifest.folder, env)
+        server = ProcessServer(
+            key=spec.key,
+            base_url=f"http://{HOST}:{port}",
+            log_path=spec.log_path,
+            pid=popen.pid,
+            popen=popen,
+        )
+
+        def exited(popen: subprocess.Popen[bytes] = popen) -> str | None:
+            code = popen.poll()
+            return None if code is None else f"the server exited with code {code}"
+
+        healthy, reason = wait_healthy(
+            HOST, port, spec.health_route, deadline_s=spec.ready_timeout_s, exited=exited
+        )
+        if healthy:
+            return server
+        server.stop(grace_s=2)
+        if popen.returncode is not None and _lost_port_race(spec.log_path, log_start):
+            continue
+        break
+    raise ModelServerStartError(
+        f"model server {spec.key!r} ({spec.container}) did not start: {reason}",
+        log_tail=tail(spec.log_path, 50),
+    )
+
+
+def _lost_port_race(log_path: Path, offset: int) -> bool:
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(offset)
+            return b"Address already in use" in handle.read()
+    except OSError:
+        return False
+
+
+def adopt_process(info: dict[str, Any]) -> ProcessServer:
+    return ProcessServer(
+        key=info["key"],
+        base_url=info["base_url"],
+        log_path=Path(info["log_path"]),
+        pid=int(info["pid"]),
+        start_time=info.get("start_time"),
+    )
