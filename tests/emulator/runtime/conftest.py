@@ -80,3 +80,8 @@ def tiny_containers(tmp_path: Path) -> Path:
     # Something importable from {common}, to prove PYTHONPATH is set as the contract says.
     (root / "common" / "tinyhelper.py").write_text("VALUE = 'from-common'\n")
     return root
+
+
+@pytest.fixture
+def tiny_server_source() -> str:
+    return SERVER

@@ -1,0 +1,116 @@
+"""The docker runtime: a clear error without an engine; the real thing where one answers.
+
+The real-engine tests build a tiny image FROM a base image already in the engine
+(`VXDEPLOY_TEST_DOCKER_BASE_IMAGE`, default python:3.11-slim): nothing is pulled.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from vxdeploy.emulator.runtime import (
+    DockerEngineUnavailableError,
+    ModelServerSpec,
+    ModelServerStartError,
+    adopt,
+    start_model_server,
+)
+from vxdeploy.errors import ExitCode
+
+
+def _spec(tmp_path: Path, image: str, **overrides: object) -> ModelServerSpec:
+    values: dict[str, object] = {
+        "key": "ep1/dm1",
+        "container": "custom",
+        "image_uri": image,
+        "env": {"AIP_HEALTH_ROUTE": "/health", "AIP_PREDICT_ROUTE": "/predict"},
+        "health_route": "/health",
+        "predict_route": "/predict",
+        "log_path": tmp_path / "docker.log",
+        "runtime": "docker",
+        "ready_timeout_s": 30,
+    }
+    values.update(overrides)
+    return ModelServerSpec(**values)  # type: ignore[arg-type]
+
+
+def test_no_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "no-such-docker.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{missing}")
+    with pytest.raises(DockerEngineUnavailableError) as caught:
+        start_model_server(_spec(tmp_path, "example/model:1"))
+    error = caught.value
+    assert isinstance(error, ModelServerStartError)  # callers catching the base see it too
+    assert error.exit_code == ExitCode.ENGINE_UNAVAILABLE
+    assert str(missing) in error.message
+    assert "DOCKER_HOST" in (error.hint or "") and 'runtime = "process"' in (error.hint or "")
+
+
+def _engine():
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env(timeout=5)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.skip(
+            f"no Docker engine reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST')}): "
+            f"{type(exc).__name__}"
+        )
+    return client
+
+
+@pytest.fixture
+def tiny_image(tiny_server_source: str):
+    client = _engine()
+    base = os.environ.get("VXDEPLOY_TEST_DOCKER_BASE_IMAGE", "python:3.11-slim")
+    if not client.images.list(name=base):
+        pytest.skip(f"base image {base} is not in the engine (set VXDEPLOY_TEST_DOCKER_BASE_IMAGE)")
+    dockerfile = f'FROM {base}\nCOPY tiny_server.py /srv/\nCMD ["python3", "/srv/tiny_server.py"]\n'
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, text in (("Dockerfile", dockerfile), ("tiny_server.py", tiny_server_source)):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    tag = "vxdeploy-test/tiny:latest"
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, pull=False)
+    yield tag
+
+
+@pytest.mark.docker
+def test_runs_an_image_and_removes_it(tmp_path: Path, tiny_image: str) -> None:
+    server = start_model_server(_spec(tmp_path, tiny_image))
+    try:
+        assert server.container_id and server.alive()
+        request = urllib.request.Request(
+            server.base_url + "/predict",
+            data=json.dumps({"instances": [[1, 2]]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read())["predictions"] == [3]
+        container = _engine().containers.get(server.container_id)
+        assert container.labels["vxdeploy"] == "true"
+        assert container.labels["vxdeploy.key"] == "ep1/dm1"
+        assert adopt(json.loads(json.dumps(server.info()))).alive()
+    finally:
+        server.stop(grace_s=2)
+    assert not server.alive()
+    assert not _engine().containers.list(all=True, filters={"id": server.container_id})
+
+
+@pytest.mark.docker
+def test_crashing_container_fails_fast_with_its_log(tmp_path: Path, tiny_image: str) -> None:
+    spec = _spec(tmp_path, tiny_image, env={"TINY_MODE": "crash", "AIP_HEALTH_ROUTE": "/health"})
+    with pytest.raises(ModelServerStartError) as caught:
+        start_model_server(spec)
+    assert "model file missing" in caught.value.log_tail
