@@ -1,0 +1,68 @@
+"""Table tests: which deployed model is stable and which is the candidate."""
+
+from __future__ import annotations
+
+import pytest
+
+from vxdeploy.errors import NotFoundError
+from vxdeploy.rollout.ports import DeployedVersion, EndpointView
+from vxdeploy.rollout.resolve import resolve
+from vxdeploy.rollout.state import Phase, RolloutState
+
+M = "projects/p/locations/us-central1/models/m"
+V1 = DeployedVersion("111", M, "1", 100.0)
+V2 = DeployedVersion("222", M, "2", 200.0)
+V3 = DeployedVersion("333", M, "3", 300.0)
+
+
+def stable(version: DeployedVersion) -> DeployedVersion:
+    return DeployedVersion(version.id, version.model, version.version_id,
+                           version.create_time, ("default", "stable"))
+
+
+def view(deployed, traffic, labels=None) -> EndpointView:
+    return EndpointView("projects/p/locations/us-central1/endpoints/e", "etag", traffic,
+                        labels or {}, tuple(deployed))
+
+
+def state(phase: Phase, stable_id: str, candidate_id: str) -> dict[str, str]:
+    return RolloutState(phase, stable_id, candidate_id, 0, 1).to_labels()
+
+
+@pytest.mark.parametrize(("endpoint", "expected", "how"), [
+    # before any alias: the majority of traffic; the newest other is the candidate
+    (view([V1, V2], {"111": 100}), ("111", "222"), "traffic"),
+    (view([V1, V2], {"111": 10, "222": 90}), ("222", None), "traffic"),
+    (view([V1, V2], {"111": 50, "222": 50}), ("111", "222"), "traffic"),
+    (view([V1, V2], {}), ("111", "222"), "traffic"),
+    (view([V1], {"111": 100}), ("111", None), "traffic"),
+    # the alias wins over traffic
+    (view([stable(V1), V2], {"111": 10, "222": 90}), ("111", "222"), "alias"),
+    (view([V1, stable(V2)], {"111": 100}), ("222", None), "alias"),
+    # the newest is the candidate, the in-between version is not
+    (view([stable(V1), V2, V3], {"111": 100}), ("111", "333"), "alias"),
+    # an older version kept at 0% after a promotion is not a candidate
+    (view([V1, stable(V2)], {"222": 100}, state(Phase.PROMOTED, "111", "222")),
+     ("222", None), "labels"),
+    # an active rollout's record wins, even against a newer deploy
+    (view([V1, V2, V3], {"111": 90, "222": 10}, state(Phase.RUNNING, "111", "222")),
+     ("111", "222"), "labels"),
+    (view([stable(V1), V2], {"111": 50, "222": 50}, state(Phase.MANUAL, "111", "222")),
+     ("111", "222"), "labels"),
+    # a record naming undeployed versions is ignored
+    (view([V2, V3], {"222": 100}, state(Phase.RUNNING, "111", "999")),
+     ("222", "333"), "traffic"),
+    # after a rollback, stable is still the recorded stable
+    (view([V1, V2], {"111": 100}, state(Phase.ROLLED_BACK, "111", "222")),
+     ("111", "222"), "labels"),
+])
+def test_resolve(endpoint: EndpointView, expected: tuple[str, str | None], how: str) -> None:
+    versions = resolve(endpoint)
+    got = (versions.stable.id, versions.candidate.id if versions.candidate else None)
+    assert got == expected
+    assert versions.how == how
+
+
+def test_nothing_deployed_is_not_found() -> None:
+    with pytest.raises(NotFoundError, match="no deployed models"):
+        resolve(view([], {}))

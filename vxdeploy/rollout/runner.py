@@ -1,0 +1,341 @@
+"""Executes rollouts: manual splits, promote, abort and the progressive `run`.
+
+The decisions come from the pure modules (traffic, resolve, gates, machine); this module
+only reads the endpoint, writes what they decided and waits. Every write carries the etag
+of the read it is based on, and the progressive loop re-reads the endpoint on every poll:
+a change made by anyone else stops the rollout with a ConflictError instead of being
+overwritten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError
+from vxdeploy.profile.model import OldVersionPolicy, RolloutPolicy, RolloutStrategy
+from vxdeploy.rollout.gates import GateResult, Verdict, judge
+from vxdeploy.rollout.machine import (
+    StepTiming,
+    advance,
+    needs_gates,
+    start_index,
+    timing_for,
+)
+from vxdeploy.rollout.ports import (
+    STABLE_ALIAS,
+    AliasPort,
+    Clock,
+    DeployedVersion,
+    EndpointPort,
+    EndpointView,
+    MetricsPort,
+    Reading,
+)
+from vxdeploy.rollout.resolve import Versions, resolve
+from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
+from vxdeploy.rollout.traffic import check_percent, split_for, steps_for
+
+
+class SystemClock:
+    """Wall-clock time; epoch seconds because step starts are stored in labels."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress tick for people: the step, the bake time left and the gate readings."""
+
+    step: int
+    steps: list[int]
+    percent: int
+    bake_left_s: float
+    reading: Reading | None
+    result: GateResult | None
+    message: str = ""
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def _version(version: DeployedVersion | None) -> dict[str, object] | None:
+    if version is None:
+        return None
+    return {"deployed_model_id": version.id, "model": version.model,
+            "version_id": version.version_id, "aliases": list(version.aliases)}
+
+
+@dataclass
+class Report:
+    """What a rollout command did; `--output json` prints `to_dict()`."""
+
+    action: str
+    endpoint: str
+    outcome: str = ""
+    stable: DeployedVersion | None = None
+    candidate: DeployedVersion | None = None
+    traffic: dict[str, int] = field(default_factory=dict)
+    steps: list[int] = field(default_factory=list)
+    history: list[dict[str, object]] = field(default_factory=list)
+    resumed_from_step: int | None = None
+    reason: str = ""
+    retired: list[str] = field(default_factory=list)
+    state: RolloutState | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "action": self.action, "endpoint": self.endpoint, "outcome": self.outcome,
+            "stable": _version(self.stable), "candidate": _version(self.candidate),
+            "traffic": dict(self.traffic),
+        }
+        if self.state is not None:
+            body["state"] = {"phase": self.state.phase.value, "step": self.state.step,
+                             "since": _iso(self.state.since) if self.state.since else None,
+                             "reason": self.state.reason}
+        if self.steps:
+            body["steps"] = list(self.steps)
+        if self.history:
+            body["history"] = list(self.history)
+        if self.resumed_from_step is not None:
+            body["resumed_from_step"] = self.resumed_from_step
+        if self.reason:
+            body["reason"] = self.reason
+        if self.retired:
+            body["retired"] = list(self.retired)
+        return body
+
+
+@dataclass
+class Rollout:
+    """One endpoint's rollouts under one profile's policy."""
+
+    endpoint: EndpointPort
+    aliases: AliasPort
+    metrics: MetricsPort
+    policy: RolloutPolicy
+    clock: Clock = field(default_factory=SystemClock)
+    on_progress: Callable[[Progress], None] | None = None
+    poll_s: float | None = None  # how often a bake re-reads metrics; derived when None
+
+    # -- reading -----------------------------------------------------------------------
+
+    def status(self) -> Report:
+        view = self.endpoint.read()
+        report = Report("status", view.name, traffic=dict(view.traffic),
+                        state=RolloutState.from_labels(view.labels))
+        if not view.deployed:
+            report.outcome = "empty"
+            return report
+        versions = resolve(view)
+        report.stable, report.candidate = versions.stable, versions.candidate
+        report.outcome = report.state.phase.value if report.state else ""
+        report.steps = self._steps_or_empty()
+        return report
+
+    def _steps_or_empty(self) -> list[int]:
+        try:
+            return steps_for(self.policy)
+        except InvalidInputError:
+            return []
+
+    def _with_candidate(self, view: EndpointView) -> tuple[Versions, DeployedVersion]:
+        versions = resolve(view)
+        if versions.candidate is None:
+            raise NotFoundError(
+                f"endpoint {view.name} has no candidate: only the stable version "
+                f"(deployed model {versions.stable.id}) is newer than nothing",
+                hint="deploy a new model version first (`vxdeploy deploy --profile NAME`)")
+        return versions, versions.candidate
+
+    # -- writing -----------------------------------------------------------------------
+
+    def _write(self, view: EndpointView, state: RolloutState,
+               traffic: dict[str, int]) -> EndpointView:
+        return self.endpoint.write(view.etag, traffic, merge_labels(view.labels, state))
+
+    def _now(self) -> int:
+        return int(self.clock.now())
+
+    def set_split(self, candidate_percent: int) -> Report:
+        """`rollout 90/10`: a hand-set split between stable and candidate."""
+        percent = check_percent(candidate_percent)
+        view = self.endpoint.read()
+        versions, candidate = self._with_candidate(view)
+        state = RolloutState(Phase.MANUAL, versions.stable.id, candidate.id, 0, self._now())
+        view = self._write(view, state, split_for(versions.stable.id, candidate.id, percent))
+        return Report("set", view.name, "set", versions.stable, candidate,
+                      dict(view.traffic), state=state)
+
+    def abort(self) -> Report:
+        """Stable back to 100%; the candidate is kept at 0% or undeployed, per policy."""
+        view = self.endpoint.read()
+        versions = resolve(view)
+        report = Report("abort", view.name, stable=versions.stable,
+                        candidate=versions.candidate)
+        if versions.candidate is None:
+            report.outcome, report.traffic = "nothing-to-abort", dict(view.traffic)
+            return report
+        state = RolloutState(Phase.ABORTED, versions.stable.id, versions.candidate.id, 0,
+                             self._now(), reason="aborted")
+        view = self._write(view, state,
+                           split_for(versions.stable.id, versions.candidate.id, 0))
+        report.retired = self._retire(versions.candidate)
+        report.outcome, report.traffic, report.state = "aborted", dict(view.traffic), state
+        if report.retired:
+            report.traffic = dict(self.endpoint.read().traffic)
+        return report
+
+    def promote(self) -> Report:
+        """Candidate to 100%, `stable` alias moves, old version retired after the wait."""
+        view = self.endpoint.read()
+        state = RolloutState.from_labels(view.labels)
+        versions = resolve(view)
+        if versions.candidate is None:
+            return self._finish_retirement(view, state, Report("promote", view.name))
+        report = Report("promote", view.name, stable=versions.stable,
+                        candidate=versions.candidate)
+        return self._promote(view, versions.stable, versions.candidate, report)
+
+    def _promote(self, view: EndpointView, stable: DeployedVersion,
+                 candidate: DeployedVersion, report: Report) -> Report:
+        state = RolloutState(Phase.PROMOTED, stable.id, candidate.id,
+                             max(0, len(report.steps) - 1), self._now())
+        view = self._write(view, state, split_for(stable.id, candidate.id, 100))
+        self.aliases.move(STABLE_ALIAS, stable, candidate)
+        report.state = state
+        return self._finish_retirement(view, state, report)
+
+    def _finish_retirement(self, view: EndpointView, state: RolloutState,
+                           report: Report) -> Report:
+        """After promotion: wait out the termination wait, then retire the old version."""
+        old = view.find(state.stable_id) if state.phase is Phase.PROMOTED else None
+        report.state = report.state or state
+        if old is None or state.candidate_id == old.id:
+            report.outcome = report.outcome or ("promoted" if state.phase is Phase.PROMOTED
+                                                else "nothing-to-promote")
+            report.traffic = dict(view.traffic)
+            return report
+        report.stable = report.stable or old
+        report.candidate = report.candidate or view.find(state.candidate_id)
+        wait = state.since + self.policy.termination_wait_s - self.clock.now()
+        if wait > 0 and self.policy.old_version is OldVersionPolicy.UNDEPLOY:
+            self._say(f"termination wait: {wait:.0f}s before deployed model {old.id} "
+                      "is undeployed")
+            self.clock.sleep(wait)
+        report.retired = self._retire(old)
+        report.outcome = "promoted"
+        report.traffic = dict(self.endpoint.read().traffic)
+        return report
+
+    def _retire(self, version: DeployedVersion) -> list[str]:
+        if self.policy.old_version is OldVersionPolicy.KEEP:
+            return []
+        self.endpoint.undeploy(version.id)
+        return [version.id]
+
+    def _say(self, message: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(Progress(-1, [], 0, 0.0, None, None, message))
+
+    # -- the progressive rollout --------------------------------------------------------
+
+    def run(self) -> Report:
+        """Walk the strategy's steps, gate each one, promote or roll back by itself.
+
+        Resumes a rollout another process left RUNNING in the endpoint labels at the step
+        it had reached, with the bake clock it had started.
+        """
+        if self.policy.strategy is RolloutStrategy.MANUAL:
+            raise InvalidInputError(
+                "rollout.strategy is 'manual': there are no steps to run",
+                hint="shift traffic by hand (`vxdeploy rollout 90/10`) and `rollout promote`, "
+                     "or set rollout.strategy to canary, linear or all-at-once")
+        steps = steps_for(self.policy)
+        view = self.endpoint.read()
+        state = RolloutState.from_labels(view.labels)
+        versions = resolve(view)
+        if versions.candidate is None and state.phase is Phase.PROMOTED:
+            return self._finish_retirement(view, state, Report("run", view.name, steps=steps))
+        versions, candidate = self._with_candidate(view)
+        stable = versions.stable
+        report = Report("run", view.name, stable=stable, candidate=candidate, steps=steps)
+
+        if (state.phase is Phase.RUNNING and state.stable_id == stable.id
+                and state.candidate_id == candidate.id and state.step < len(steps)):
+            if view.share(candidate.id) != steps[state.step]:
+                raise ConflictError(
+                    f"the rollout record says step {state.step} ({steps[state.step]}%) but "
+                    f"the candidate has {view.share(candidate.id)}%: someone changed the "
+                    "traffic or the steps; not overwriting",
+                    hint="check `vxdeploy rollout status`, then `rollout abort` or set the "
+                         "split by hand and run again")
+            report.resumed_from_step = state.step
+            self._say(f"resuming at step {state.step + 1}/{len(steps)} "
+                      f"({steps[state.step]}%), started {_iso(state.since)}")
+        else:
+            index = start_index(steps, view.share(candidate.id))
+            state = RolloutState(Phase.RUNNING, stable.id, candidate.id, index, self._now())
+            view = self._write(view, state, split_for(stable.id, candidate.id, steps[index]))
+
+        while True:
+            if needs_gates(self.policy, steps, state.step):
+                view, result, reading = self._bake(view, state, steps, candidate.id)
+            else:
+                result, reading = GateResult(Verdict.PASS, "ok", "no final bake"), None
+            report.history.append({
+                "step": state.step, "percent": steps[state.step],
+                "started_at": _iso(state.since), "ended_at": _iso(self.clock.now()),
+                **result.to_dict(), "reading": reading.to_dict() if reading else None})
+            after = advance(state, steps, result, self.clock.now())
+            if after.phase is Phase.ROLLED_BACK:
+                view = self._write(view, after, split_for(stable.id, candidate.id, 0))
+                report.retired = self._retire(candidate)
+                report.outcome, report.reason, report.state = "rolled-back", result.reason, after
+                report.traffic = dict(self.endpoint.read().traffic if report.retired
+                                      else view.traffic)
+                return report
+            if after.phase is Phase.PROMOTED:
+                return self._promote(view, stable, candidate, report)
+            view = self._write(view, after, split_for(stable.id, candidate.id,
+                                                      steps[after.step]))
+            state = after
+
+    def _poll_every(self, timing: StepTiming) -> float:
+        if self.poll_s is not None:
+            return self.poll_s
+        return min(30.0, max(0.5, (timing.bake_s + timing.metrics_delay_s) / 10))
+
+    def _bake(self, view: EndpointView, state: RolloutState, steps: list[int],
+              candidate_id: str) -> tuple[EndpointView, GateResult, Reading | None]:
+        """Hold the step, reading gates until they pass or fail; stop on a foreign write."""
+        timing = timing_for(self.policy, steps, state)
+        every = self._poll_every(timing)
+        while True:
+            now = self.clock.now()
+            reading = self.metrics.read(candidate_id, timing.started_at, now)
+            result = judge(self.policy.gates, reading,
+                           window_complete=timing.window_complete(now),
+                           deadline_passed=timing.deadline_passed(now))
+            if self.on_progress is not None:
+                self.on_progress(Progress(state.step, steps, steps[state.step],
+                                          timing.bake_left(now), reading, result))
+            if result.verdict is not Verdict.WAIT:
+                return view, result, reading
+            next_mark = timing.decide_at if now < timing.decide_at else timing.deadline
+            self.clock.sleep(min(every, max(0.05, next_mark - now)))
+            latest = self.endpoint.read()
+            if latest.etag != view.etag:
+                raise ConflictError(
+                    f"endpoint {view.name} was changed by someone else during step "
+                    f"{state.step + 1} (traffic now {latest.traffic}); the rollout stopped "
+                    "without overwriting it",
+                    hint="`vxdeploy rollout status` shows the state; `rollout run` resumes, "
+                         "`rollout abort` returns traffic to stable")
