@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 STABLE_ALIAS = "stable"
+CANDIDATE_ALIAS = "candidate"  # deploy marks a new version with it; promotion removes it
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,10 @@ class EndpointPort(Protocol):
 class AliasPort(Protocol):
     """Moves version aliases in the Model Registry."""
 
-    def move(self, alias: str, old: DeployedVersion | None, new: DeployedVersion) -> None: ...
+    def move(self, alias: str, old: DeployedVersion | None, new: DeployedVersion,
+             drop: tuple[str, ...] = ()) -> None:
+        """Put `alias` on `new` (off `old`), removing the aliases in `drop` from `new`."""
+        ...
 
 
 class MetricsPort(Protocol):

@@ -25,6 +25,7 @@ from vxdeploy.rollout.machine import (
     timing_for,
 )
 from vxdeploy.rollout.ports import (
+    CANDIDATE_ALIAS,
     STABLE_ALIAS,
     AliasPort,
     Clock,
@@ -209,7 +210,7 @@ class Rollout:
         state = RolloutState(Phase.PROMOTED, stable.id, candidate.id,
                              max(0, len(report.steps) - 1), self._now())
         view = self._write(view, state, split_for(stable.id, candidate.id, 100))
-        self.aliases.move(STABLE_ALIAS, stable, candidate)
+        self.aliases.move(STABLE_ALIAS, stable, candidate, drop=(CANDIDATE_ALIAS,))
         report.state = state
         return self._finish_retirement(view, state, report)
 

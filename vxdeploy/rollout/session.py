@@ -1,0 +1,30 @@
+"""Wiring a profile to a `Rollout`: the clients, the endpoint and the metrics it gates on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from vxdeploy.profile.model import Profile
+from vxdeploy.rollout.runner import Progress, Rollout
+
+
+def endpoint_id_for(profile: Profile) -> str:
+    """The profile's endpoint id; deploy creates it with the endpoint name as its id."""
+    return profile.endpoint.name
+
+
+def open_rollout(profile: Profile, *, on_progress: Callable[[Progress], None] | None = None,
+                 poll_s: float | None = None, connection: Any = None) -> Rollout:
+    """A Rollout for the profile's endpoint on its target (Vertex or the local emulator)."""
+    from vxdeploy.rollout.vertex_ports import GapicAliases, GapicEndpoint, MonitoringMetrics
+
+    if connection is None:
+        from vxdeploy.vertex.connection import connect
+
+        connection = connect(profile)
+    endpoint_id = endpoint_id_for(profile)
+    return Rollout(endpoint=GapicEndpoint(connection, connection.endpoint_name(endpoint_id)),
+                   aliases=GapicAliases(connection),
+                   metrics=MonitoringMetrics(connection, endpoint_id),
+                   policy=profile.rollout, on_progress=on_progress, poll_s=poll_s)
