@@ -31,6 +31,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "vxdeploy.cli.profiles",
     "vxdeploy.cli.cost",
+    "vxdeploy.cli.rollout",
 )
 
 
