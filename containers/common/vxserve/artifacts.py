@@ -1,0 +1,236 @@
+"""Find the model's files: fetch $AIP_STORAGE_URI to a local folder and read what is in it.
+
+Vertex hands the container a `gs://` copy of the Model's artifacts; the emulator hands it a
+local folder or `file://` URI. Both end as a local directory, so everything after this
+module (format detection, loading, handlers) only ever sees a `Path`.
+
+An artifact directory may carry a `vxserve.json` manifest that says exactly what it holds;
+without one the layout is detected (see `read_manifest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from .errors import ConfigError
+
+MANIFEST_NAME = "vxserve.json"
+LABELS_NAME = "index_to_name.json"
+HANDLER_FILE = "handler.py"
+MODEL_CODE_FILE = "model.py"
+FORMATS = ("torchscript", "export", "state_dict", "onnx")
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin")
+
+
+def fetch_artifacts(uri: str, cache_dir: Path) -> Path:
+    """Return a local directory holding the artifacts at `uri` (gs://, file:// or a path).
+
+    gs:// prefixes are downloaded whole into `cache_dir/<hash of uri>` with Application
+    Default Credentials; a completed download is marked and reused on restart.
+    """
+    if not uri:
+        raise ConfigError("AIP_STORAGE_URI is empty: this server needs the model's artifacts")
+    parsed = urlparse(uri)
+    if parsed.scheme == "gs":
+        return _download_gcs(parsed.netloc, parsed.path.lstrip("/"), cache_dir, uri)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme in ("",) or (len(parsed.scheme) == 1 and uri[1:3] in (":\\", ":/")):
+        path = Path(uri)
+    else:
+        raise ConfigError(
+            f"AIP_STORAGE_URI={uri!r}: scheme {parsed.scheme!r} is not supported "
+            "(allowed: gs://bucket/prefix, file:///path, /local/path)"
+        )
+    if not path.exists():
+        raise ConfigError(f"AIP_STORAGE_URI={uri!r}: {path} does not exist")
+    return path
+
+
+def _download_gcs(bucket_name: str, prefix: str, cache_dir: Path, uri: str) -> Path:
+    from google.cloud import storage  # heavy; only gs:// deployments need it
+
+    target = cache_dir / hashlib.sha256(uri.encode()).hexdigest()[:16]
+    done_marker = target / ".vxserve-complete"
+    if done_marker.exists():
+        return target
+    if target.exists():
+        shutil.rmtree(target)  # a half-finished download from a killed start
+    target.mkdir(parents=True)
+    client = storage.Client()
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    count = 0
+    for blob in client.list_blobs(bucket_name, prefix=prefix):
+        if blob.name.endswith("/"):
+            continue  # folder placeholder objects
+        relative = blob.name[len(prefix) :]
+        dest = (target / relative).resolve()
+        if target.resolve() not in dest.parents:
+            raise ConfigError(f"{uri}: object {blob.name!r} would escape the cache directory")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        blob.download_to_filename(str(dest))
+        count += 1
+    if count == 0:
+        raise ConfigError(f"AIP_STORAGE_URI={uri!r}: no objects under that prefix")
+    done_marker.touch()
+    return target
+
+
+@dataclass
+class Manifest:
+    """What an artifact directory holds and how to serve it.
+
+    `vxserve.json` keys (all optional): format, model_file, model_class ("module:Class",
+    module relative to the artifact dir), model_kwargs, handler ("tensor",
+    "classification", "handler.py" or "handler.py:Class"), input {dtype, shape} where shape
+    is per instance and null means any length, plus optional min/max (inclusive value
+    range, e.g. token ids below the vocabulary size), pad_value, example_instances, labels.
+    """
+
+    directory: Path
+    format: str
+    model_file: Path
+    model_class: str = ""
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    handler: str = "tensor"
+    input_dtype: str | None = None
+    input_shape: tuple[int | None, ...] | None = None
+    input_range: tuple[float, float] | None = None
+    pad_value: float | int | None = None
+    example_instances: list[Any] | None = None
+    labels: list[str] | None = None
+
+
+def read_manifest(directory: Path) -> Manifest:
+    """Read `vxserve.json` if present, filling gaps by detection.
+
+    Detection: a `.pt2` file is a torch.export program, a `.onnx` file an ONNX model, a
+    `.pt`/`.pth` zip holding TorchScript code is TorchScript, other weight files are a
+    state dict (which needs `model_class`, or a `model.py` defining `build_model()`).
+    Handler: `handler.py` if present, else "classification" when `index_to_name.json`
+    exists, else "tensor".
+    """
+    directory = Path(directory)
+    if directory.is_file():
+        directory, only = directory.parent, directory
+    else:
+        only = None
+    raw: dict[str, Any] = {}
+    manifest_path = directory / MANIFEST_NAME
+    if manifest_path.exists():
+        try:
+            raw = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{manifest_path}: not valid JSON ({exc})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{manifest_path}: must be a JSON object")
+
+    model_file = _model_file(directory, raw, only)
+    fmt = raw.get("format") or _detect_format(model_file)
+    if fmt not in FORMATS:
+        raise ConfigError(f"{manifest_path}: format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    model_class = raw.get("model_class", "")
+    if fmt == "state_dict" and not model_class:
+        if not (directory / MODEL_CODE_FILE).exists():
+            raise ConfigError(
+                f"{model_file} is a state dict: the artifact directory needs the model code "
+                f"({MODEL_CODE_FILE} with build_model(), or model_class in {MANIFEST_NAME})"
+            )
+        model_class = "model:build_model"
+
+    labels = None
+    labels_path = directory / raw.get("labels", LABELS_NAME)
+    if labels_path.exists():
+        labels = _read_labels(labels_path)
+
+    handler = raw.get("handler") or (
+        HANDLER_FILE
+        if (directory / HANDLER_FILE).exists()
+        else "classification"
+        if labels is not None
+        else "tensor"
+    )
+    spec = raw.get("input", {}) or {}
+    shape = spec.get("shape")
+    value_range = None
+    if "min" in spec or "max" in spec:
+        value_range = (float(spec.get("min", float("-inf"))), float(spec.get("max", float("inf"))))
+    return Manifest(
+        directory=directory,
+        format=fmt,
+        model_file=model_file,
+        model_class=model_class,
+        model_kwargs=dict(raw.get("model_kwargs", {}) or {}),
+        handler=handler,
+        input_dtype=spec.get("dtype"),
+        input_shape=tuple(shape) if shape is not None else None,
+        input_range=value_range,
+        pad_value=raw.get("pad_value"),
+        example_instances=raw.get("example_instances"),
+        labels=labels,
+    )
+
+
+def _model_file(directory: Path, raw: dict[str, Any], only: Path | None) -> Path:
+    if only is not None:
+        return only
+    if raw.get("model_file"):
+        path = directory / raw["model_file"]
+        if not path.exists():
+            raise ConfigError(f"{directory / MANIFEST_NAME}: model_file {path} does not exist")
+        return path
+    candidates = sorted(
+        p
+        for p in directory.iterdir()
+        if p.is_file() and p.suffix in (*_WEIGHT_SUFFIXES, ".pt2", ".onnx")
+    )
+    if not candidates:
+        raise ConfigError(
+            f"{directory}: no model file found (expected *.pt, *.pth, *.pt2 or *.onnx, "
+            f"or model_file in {MANIFEST_NAME})"
+        )
+    if len(candidates) > 1:
+        names = ", ".join(p.name for p in candidates)
+        raise ConfigError(
+            f"{directory}: several model files ({names}); name one as model_file in {MANIFEST_NAME}"
+        )
+    return candidates[0]
+
+
+def _detect_format(path: Path) -> str:
+    if path.suffix == ".pt2":
+        return "export"
+    if path.suffix == ".onnx":
+        return "onnx"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        # TorchScript archives carry the compiled code and constants; torch.save ones do not.
+        if any("/code/" in n for n in names) or any(n.endswith("constants.pkl") for n in names):
+            return "torchscript"
+    return "state_dict"
+
+
+def _read_labels(path: Path) -> list[str]:
+    try:
+        mapping = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(mapping, list):
+        return [str(x) for x in mapping]
+    if not isinstance(mapping, dict):
+        raise ConfigError(f'{path}: must map class index to name, e.g. {{"0": "negative"}}')
+    try:
+        indices = sorted(int(k) for k in mapping)
+    except ValueError:
+        raise ConfigError(f'{path}: keys must be class indices ("0", "1", ...)') from None
+    if indices != list(range(len(indices))):
+        raise ConfigError(f"{path}: class indices must be 0..{len(indices) - 1} without gaps")
+    return [str(mapping[str(i)]) for i in indices]

@@ -1,0 +1,182 @@
+"""Dynamic batching: gather concurrent requests into one forward pass.
+
+A single thread owns the model. Requests enqueue their preprocessed instances as `Work`
+(one per shape group); the thread takes the oldest, keeps taking whatever is queued
+until the batch holds `max_batch_size` instances or `max_delay_s` has passed since the
+first was taken, then runs one forward pass per shape group. While the model is busy new
+work piles up, so under load batches fill without waiting and at low load a request
+waits at most `max_delay_s`.
+
+Failure isolation: if a combined forward pass raises, every request in it is re-run
+alone, so only the request that really breaks the model gets the error. Out-of-memory
+releases the CUDA cache first; the smaller re-runs often fit.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from .device import is_out_of_memory, release_cached_memory
+from .errors import ModelFailure, OutOfMemory, Overloaded, ServeError, Unavailable
+from .handler import BaseHandler
+
+
+@dataclass
+class Work:
+    """Instances of one request that share a shape key, and where their outputs go."""
+
+    key: Hashable
+    items: list[Any]
+    future: Future = field(default_factory=Future)
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+
+def run_group(
+    handler: BaseHandler,
+    works: Sequence[Work],
+    on_batch: Callable[[int], None] | None = None,
+) -> None:
+    """One forward pass for works that share a shape key; resolves each work's future.
+
+    A work's result is the model's outputs for its own instances (see BaseHandler.split).
+    """
+    try:
+        items = [item for w in works for item in w.items]
+        outputs = handler.inference(handler.collate(items))
+        parts = handler.split(outputs, [len(w.items) for w in works])
+        if on_batch is not None:
+            on_batch(len(items))
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            release_cached_memory()
+        if len(works) > 1:
+            for w in works:
+                run_group(handler, [w], on_batch)
+            return
+        works[0].future.set_exception(as_serve_error(exc))
+        return
+    for w, part in zip(works, parts, strict=True):
+        w.future.set_result(part)
+
+
+def as_serve_error(exc: BaseException) -> ServeError:
+    """Map an exception from the model to the error the client should see."""
+    if isinstance(exc, ServeError):
+        return exc
+    if is_out_of_memory(exc):
+        return OutOfMemory("out of accelerator memory for this batch; retry with fewer instances")
+    return ModelFailure(
+        f"the model failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    )
+
+
+class Batcher:
+    """The batching thread and its bounded queue (bounded in instances, not requests)."""
+
+    def __init__(
+        self,
+        handler: BaseHandler,
+        *,
+        max_batch_size: int = 32,
+        max_delay_s: float = 0.005,
+        max_queue: int = 1024,
+        on_batch: Callable[[int], None] | None = None,
+        on_queue_depth: Callable[[int], None] | None = None,
+    ):
+        self.handler = handler
+        self.max_batch_size = max_batch_size
+        self.max_delay_s = max_delay_s
+        self.max_queue = max_queue
+        self._on_batch = on_batch
+        self._on_queue_depth = on_queue_depth or (lambda n: None)
+        self._queue: collections.deque[Work] = collections.deque()
+        self._queued = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="vxserve-batcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        """Instances waiting for a forward pass."""
+        return self._queued
+
+    def submit(self, key: Hashable, items: list[Any]) -> Future:
+        """Queue one request's shape group; raises Overloaded when the queue is full."""
+        work = Work(key, items)
+        with self._cond:
+            if self._stopping:
+                raise Unavailable("the server is shutting down")
+            if self._queued and self._queued + len(items) > self.max_queue:
+                raise Overloaded(
+                    f"the batch queue is full ({self._queued} instances waiting, limit "
+                    f"VXSERVE_MAX_QUEUE={self.max_queue}); retry later"
+                )
+            self._queue.append(work)
+            self._queued += len(items)
+            self._on_queue_depth(self._queued)
+            self._cond.notify()
+        return work.future
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish what is queued, then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _take(self, batch: list[Work], size: int) -> int:
+        # Called with the lock held: move queued work into the batch while it fits.
+        while self._queue and size + len(self._queue[0].items) <= self.max_batch_size:
+            work = self._queue.popleft()
+            self._queued -= len(work.items)
+            batch.append(work)
+            size += len(work.items)
+        return size
+
+    def _next_batch(self) -> list[Work] | None:
+        with self._cond:
+            while not self._queue:
+                if self._stopping:
+                    return None
+                self._cond.wait(0.5)
+            first = self._queue.popleft()
+            self._queued -= len(first.items)
+            batch, size = [first], len(first.items)
+            deadline = time.monotonic() + self.max_delay_s
+            size = self._take(batch, size)
+            while size < self.max_batch_size and not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+                if self._queue and size + len(self._queue[0].items) > self.max_batch_size:
+                    break  # the next request would overflow: run now, it leads the next batch
+                size = self._take(batch, size)
+            self._on_queue_depth(self._queued)
+            return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            groups: dict[Hashable, list[Work]] = {}
+            for w in batch:
+                groups.setdefault(w.key, []).append(w)
+            for works in groups.values():
+                try:
+                    run_group(self.handler, works, self._on_batch)
+                except BaseException as exc:  # never let the thread die with futures pending
+                    for w in works:
+                        if not w.future.done():
+                            w.future.set_exception(as_serve_error(exc))

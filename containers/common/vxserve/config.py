@@ -1,0 +1,123 @@
+"""Server settings, read once from the environment Vertex (or the emulator) provides.
+
+Only `AIP_*` variables that Vertex sets and this runtime's own `VXSERVE_*` knobs are read,
+so the same image behaves the same on Vertex, in the emulator and in tests. A bad value
+fails at startup with the variable's name and the allowed values, never at first request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError
+
+BATCHING_MODES = ("on", "off", "auto")
+AUTOCAST_MODES = ("off", "bf16", "fp16")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _route(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not value.startswith("/"):
+        raise ConfigError(f"{name}={value!r} must be a path starting with '/'")
+    return value
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything a vxserve server needs to know before it loads the model."""
+
+    http_port: int = 8080
+    health_route: str = "/health"
+    predict_route: str = "/predict"
+    storage_uri: str = ""
+    # Where gs:// artifacts are downloaded to (one sub-folder per URI).
+    cache_dir: Path = field(default_factory=lambda: Path("/tmp/vxserve-cache"))
+    # "auto" measures at warm-up whether batching pays for this model on this device.
+    batching: str = "auto"
+    batch_size: int = 32  # most instances in one forward pass
+    batch_delay_ms: float = 5.0  # longest wait for a batch to fill after its first request
+    max_queue: int = 1024  # instances waiting; more answer 429
+    max_body_bytes: int = 10 * 1024 * 1024  # dedicated endpoints allow 10 MB
+    predict_timeout_s: float = 60.0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    autocast: str = "off"  # off | bf16 | fp16 (CUDA only)
+    torch_threads: int = 0  # intra-op threads; 0 = torch's default
+    handler: str = (
+        ""  # overrides the artifact's handler: "tensor", "classification", "file.py[:Class]"
+    )
+    warmup: bool = True
+    drain_timeout_s: float = 30.0
+    model_name: str = ""  # AIP_DEPLOYED_MODEL_ID or AIP_MODEL_NAME, for logs and metrics
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServeConfig:
+        """Read and validate the settings; raises ConfigError naming the bad variable."""
+        env = os.environ if env is None else env
+        port = _int(env, "AIP_HTTP_PORT", 8080, minimum=0)
+        if port > 65535:
+            raise ConfigError(f"AIP_HTTP_PORT={port} must be <= 65535")
+        return cls(
+            http_port=port,
+            health_route=_route(env, "AIP_HEALTH_ROUTE", "/health"),
+            predict_route=_route(env, "AIP_PREDICT_ROUTE", "/predict"),
+            storage_uri=env.get("AIP_STORAGE_URI", "").strip(),
+            cache_dir=Path(env.get("VXSERVE_CACHE_DIR", "").strip() or "/tmp/vxserve-cache"),
+            batching=_choice(env, "VXSERVE_BATCHING", "auto", BATCHING_MODES),
+            batch_size=_int(env, "VXSERVE_BATCH_SIZE", 32, minimum=1),
+            batch_delay_ms=_float(env, "VXSERVE_BATCH_DELAY_MS", 5.0),
+            max_queue=_int(env, "VXSERVE_MAX_QUEUE", 1024, minimum=1),
+            max_body_bytes=_int(env, "VXSERVE_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1),
+            predict_timeout_s=_float(env, "VXSERVE_PREDICT_TIMEOUT_S", 60.0, minimum=0.001),
+            device=_device(env.get("VXSERVE_DEVICE", "")),
+            autocast=_choice(env, "VXSERVE_AUTOCAST", "off", AUTOCAST_MODES),
+            torch_threads=_int(env, "VXSERVE_TORCH_THREADS", 0),
+            handler=env.get("VXSERVE_HANDLER", "").strip(),
+            warmup=_choice(env, "VXSERVE_WARMUP", "on", ("on", "off")) == "on",
+            drain_timeout_s=_float(env, "VXSERVE_DRAIN_TIMEOUT_S", 30.0),
+            model_name=(
+                env.get("AIP_DEPLOYED_MODEL_ID") or env.get("AIP_MODEL_NAME") or ""
+            ).strip(),
+        )
+
+
+def _device(raw: str) -> str:
+    value = raw.strip().lower() or "auto"
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+        return value
+    raise ConfigError(f"VXSERVE_DEVICE={value!r} is not one of: auto, cpu, cuda, cuda:N")

@@ -1,0 +1,298 @@
+"""The prediction service: the whole Vertex serving contract, independent of any web framework.
+
+A web adapter (Flask in containers/flask, anything else elsewhere) only moves bytes:
+it passes the request body to `predict` and writes back the (status, JSON body) it gets;
+`health` and `metrics` likewise. Everything a client can observe — readiness after
+warm-up, limits, error statuses, batching, drain — is decided here, so every server built
+on vxserve behaves the same and is tested once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from .artifacts import fetch_artifacts, read_manifest
+from .batching import Batcher, Work, as_serve_error, run_group
+from .config import ServeConfig
+from .errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, ServeError, Unavailable
+from .handler import BaseHandler, ModelContext, group_by_key, load_handler
+from .metrics import ServeMetrics
+
+log = logging.getLogger("vxserve")
+
+LOADING, READY, DRAINING, FAILED = "loading", "ready", "draining", "failed"
+
+
+class PredictionService:
+    """Owns the handler, the batcher, the metrics and the server's lifecycle state."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        *,
+        handler: BaseHandler | None = None,
+        metrics: ServeMetrics | None = None,
+        select_device: Callable[[ServeConfig], Any] | None = None,
+    ):
+        self.config = config
+        self.handler = handler
+        self.metrics = metrics or ServeMetrics()
+        self._select_device = select_device
+        self.state = LOADING
+        self.failure = ""
+        self.batching = False
+        self.batching_reason = ""
+        self.batcher: Batcher | None = None
+        self._inflight = 0
+        self._cond = threading.Condition()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def load(self) -> None:
+        """Fetch artifacts, build the handler, load and warm the model, then turn ready.
+
+        A failure leaves the server up with health 503 and the reason in its body, so the
+        cause is visible from outside instead of a crash loop.
+        """
+        started = time.monotonic()
+        try:
+            self._load()
+        except Exception as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.state = FAILED
+            log.exception("model load failed")
+            return
+        with self._cond:
+            if self.state == LOADING:
+                self.state = READY
+        self.metrics.ready.set(1)
+        log.info(
+            "model ready in %.2fs (batching %s: %s)",
+            time.monotonic() - started,
+            "on" if self.batching else "off",
+            self.batching_reason,
+        )
+
+    def load_in_background(self) -> threading.Thread:
+        thread = threading.Thread(target=self.load, name="vxserve-load", daemon=True)
+        thread.start()
+        return thread
+
+    def _load(self) -> None:
+        from .device import select_device
+
+        directory = fetch_artifacts(self.config.storage_uri, self.config.cache_dir)
+        manifest = read_manifest(directory)
+        if self.handler is None:
+            self.handler = load_handler(self.config.handler or manifest.handler, manifest.directory)
+        device = (self._select_device or select_device)(self.config)
+        self.handler.initialize(ModelContext(self.config, manifest, device))
+        examples = self.handler.warmup_instances() if self.config.warmup else []
+        self.batching, self.batching_reason = self._decide_batching(examples, device)
+        self.metrics.batching.set(1 if self.batching else 0)
+        if self.batching:
+            self.batcher = Batcher(
+                self.handler,
+                max_batch_size=self.config.batch_size,
+                max_delay_s=self.config.batch_delay_ms / 1000.0,
+                max_queue=self.config.max_queue,
+                on_batch=self.metrics.batch_size.observe,
+                on_queue_depth=self.metrics.queue_depth.set,
+            )
+            self.batcher.start()
+
+    def _decide_batching(self, examples: list[Any], device: Any) -> tuple[bool, str]:
+        """Warm up, and for VXSERVE_BATCHING=auto measure whether batching pays here."""
+        mode = self.config.batching
+        if not examples:
+            if self.config.warmup:
+                log.warning(
+                    "no warm-up instances (set example_instances or input.shape in vxserve.json)"
+                )
+            return mode == "on", f"VXSERVE_BATCHING={mode}, no warm-up instances"
+        handler = self.handler
+        assert handler is not None
+        n = max(2, min(self.config.batch_size, 8))
+        single = handler.preprocess(examples[:1], {})
+        many = handler.preprocess([examples[i % len(examples)] for i in range(n)], {})
+        for _ in range(2):  # first passes pay for lazy init, allocator growth, JIT
+            handler.handle(examples, {})
+            handler.inference(handler.collate(many))
+        if mode != "auto":
+            return mode == "on", f"VXSERVE_BATCHING={mode}"
+        if getattr(device, "type", "cpu") == "cuda":
+            return True, "auto: GPU"
+        t1 = _best_time(lambda: handler.inference(handler.collate(single)))
+        tn = _best_time(lambda: handler.inference(handler.collate(many)))
+        speedup = n * t1 / tn if tn > 0 else 1.0
+        # Below ~1.5x the queueing delay costs more than the shared forward pass saves.
+        return speedup >= 1.5, f"auto: a batch of {n} is {speedup:.1f}x faster per instance than 1"
+
+    def begin_drain(self) -> None:
+        """Stop taking predictions (503) and turn health 503; in-flight ones finish."""
+        with self._cond:
+            if self.state != DRAINING:
+                log.info("draining: %d request(s) in flight", self._inflight)
+            self.state = DRAINING
+            self._cond.notify_all()
+        self.metrics.ready.set(0)
+
+    def wait_drained(self, timeout: float | None = None) -> bool:
+        """Block until no prediction is in flight; False if `timeout` passed first."""
+        timeout = self.config.drain_timeout_s if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._inflight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.stop()
+
+    def drain_then(self, callback: Callable[[], None]) -> threading.Thread:
+        """SIGTERM helper: drain in a thread (signal handlers must return fast), then call back."""
+
+        def run() -> None:
+            self.begin_drain()
+            drained = self.wait_drained()
+            log.info("drained" if drained else "drain timeout passed; stopping anyway")
+            self.close()
+            callback()
+
+        thread = threading.Thread(target=run, name="vxserve-drain", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def inflight(self) -> int:
+        return self._inflight
+
+    # -- routes ------------------------------------------------------------------------
+    def health(self) -> tuple[int, dict[str, Any]]:
+        body: dict[str, Any] = {"status": self.state}
+        if self.state == FAILED:
+            body["error"] = self.failure
+        if self.state == READY:
+            body["batching"] = self.batching
+        return (200 if self.state == READY else 503), body
+
+    def predict(self, body: bytes, content_length: int | None = None) -> tuple[int, dict[str, Any]]:
+        """Serve one {"instances": [...], "parameters": {...}} request body."""
+        started = time.monotonic()
+        instances = 0
+        with self._cond:
+            admitted = self.state == READY
+            if admitted:
+                self._inflight += 1
+        if not admitted:
+            err = Unavailable(
+                "the server is draining"
+                if self.state == DRAINING
+                else f"the model is not ready ({self.state})"
+            )
+            self.metrics.observe_request(err.http_status, time.monotonic() - started, 0)
+            return err.http_status, err.to_body()
+        self.metrics.inflight.inc()
+        try:
+            instances_list, parameters = self._parse(body, content_length)
+            instances = len(instances_list)
+            predictions = self._predict(instances_list, parameters)
+            status, result = 200, {"predictions": predictions}
+        except ServeError as exc:
+            status, result = exc.http_status, exc.to_body()
+        except Exception as exc:  # a handler bug: still an answer, and the server lives on
+            log.exception("prediction failed")
+            err = as_serve_error(exc)
+            status, result = err.http_status, err.to_body()
+        finally:
+            self.metrics.inflight.dec()
+            with self._cond:
+                self._inflight -= 1
+                self._cond.notify_all()
+        self.metrics.observe_request(status, time.monotonic() - started, instances)
+        return status, result
+
+    def _parse(self, body: bytes, content_length: int | None) -> tuple[list[Any], dict[str, Any]]:
+        limit = self.config.max_body_bytes
+        size = content_length if content_length is not None else len(body)
+        if size > limit or len(body) > limit:
+            raise PayloadTooLarge(
+                f"request body is {max(size, len(body))} bytes; the limit is {limit} "
+                "(VXSERVE_MAX_BODY_BYTES); send fewer instances per request"
+            )
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise InvalidInput(
+                'request body must be a JSON object like {"instances": [...]}, '
+                f"got {type(payload).__name__}"
+            )
+        if "instances" not in payload:
+            keys = ", ".join(sorted(payload)) or "none"
+            raise InvalidInput(f'request body has no "instances" (keys: {keys})')
+        instances = payload["instances"]
+        if not isinstance(instances, list):
+            raise InvalidInput(f'"instances" must be a list, got {type(instances).__name__}')
+        if not instances:
+            raise InvalidInput('"instances" is empty: send at least one instance')
+        parameters = payload.get("parameters") or {}
+        if not isinstance(parameters, dict):
+            raise InvalidInput(f'"parameters" must be an object, got {type(parameters).__name__}')
+        return instances, parameters
+
+    def _predict(self, instances: list[Any], parameters: dict[str, Any]) -> list[Any]:
+        handler = self.handler
+        assert handler is not None
+        items = handler.preprocess(instances, parameters)
+        if len(items) != len(instances):
+            raise InvalidInput(
+                f"{len(instances)} instances became {len(items)} inputs in preprocess"
+            )
+        groups = group_by_key(handler, items)
+        works = [
+            (indices, Work(key, [items[i] for i in indices])) for key, indices in groups.items()
+        ]
+        if self.batcher is not None:
+            futures = [(indices, self.batcher.submit(w.key, w.items)) for indices, w in works]
+        else:
+            for _, w in works:
+                run_group(handler, [w])
+            futures = [(indices, w.future) for indices, w in works]
+        deadline = time.monotonic() + self.config.predict_timeout_s
+        predictions: list[Any] = [None] * len(instances)
+        for indices, future in futures:
+            try:
+                outputs = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                raise DeadlineExceeded(
+                    f"prediction took longer than {self.config.predict_timeout_s:g}s "
+                    "(VXSERVE_PREDICT_TIMEOUT_S)"
+                ) from None
+            results = handler.postprocess(outputs, parameters)
+            if len(results) != len(indices):
+                raise InvalidInput(
+                    f"postprocess returned {len(results)} predictions for {len(indices)} instances"
+                )
+            for i, p in zip(indices, results, strict=True):
+                predictions[i] = p
+        return predictions
+
+
+def _best_time(fn: Callable[[], Any], repeats: int = 5) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
