@@ -46,12 +46,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _open(ctx: typer.Context, profile: str, overrides: list[str] | None,
-          poll_s: float | None = None) -> tuple[AppContext, Rollout]:
+          poll_s: float | None = None, *, runs_steps: bool = False
+          ) -> tuple[AppContext, Rollout]:
+    """Load the profile (and, for `run`, check its steps) before any client is built."""
     from vxdeploy.profile import load_profile
+    from vxdeploy.rollout.runner import check_runnable
     from vxdeploy.rollout.session import open_rollout
 
     context = app_context(ctx)
     loaded = load_profile(profile, context.profiles_dir, cli_overrides=overrides or ())
+    if runs_steps:
+        check_runnable(loaded.profile.rollout)
     on_progress = None if context.output.json else _progress_printer(context)
     return context, open_rollout(loaded.profile, on_progress=on_progress, poll_s=poll_s)
 
@@ -167,7 +172,7 @@ def run_command(
     Exit code 6 when a gate failed and traffic went back to stable, 4 when someone else
     changed the endpoint meanwhile. An interrupted run resumes where it stopped.
     """
-    context, rollout = _open(ctx, profile, set_, poll_s=poll)
+    context, rollout = _open(ctx, profile, set_, poll_s=poll, runs_steps=True)
     report = rollout.run()
     _render(context, report)
     if report.outcome == "rolled-back":

@@ -40,6 +40,17 @@ from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
 from vxdeploy.rollout.traffic import check_percent, split_for, steps_for
 
 
+def check_runnable(policy: RolloutPolicy) -> list[int]:
+    """The steps `rollout run` walks; InvalidInputError for a manual or malformed policy."""
+    if policy.strategy is RolloutStrategy.MANUAL:
+        raise InvalidInputError(
+            "rollout.strategy is 'manual': there are no steps to run (allowed for `rollout "
+            "run`: all-at-once, canary, linear)",
+            hint="shift traffic by hand (`vxdeploy rollout 90/10`) and `rollout promote`, "
+                 "or set rollout.strategy to canary, linear or all-at-once")
+    return steps_for(policy)
+
+
 class SystemClock:
     """Wall-clock time; epoch seconds because step starts are stored in labels."""
 
@@ -254,12 +265,7 @@ class Rollout:
         Resumes a rollout another process left RUNNING in the endpoint labels at the step
         it had reached, with the bake clock it had started.
         """
-        if self.policy.strategy is RolloutStrategy.MANUAL:
-            raise InvalidInputError(
-                "rollout.strategy is 'manual': there are no steps to run",
-                hint="shift traffic by hand (`vxdeploy rollout 90/10`) and `rollout promote`, "
-                     "or set rollout.strategy to canary, linear or all-at-once")
-        steps = steps_for(self.policy)
+        steps = check_runnable(self.policy)
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
         versions = resolve(view)
