@@ -181,7 +181,10 @@ class MonitoringMetrics:
             start, end, aligner.ALIGN_PERCENTILE_99, reducer.REDUCE_MAX))
         if not counts and not errors and not latencies:
             return None
-        requests = sum(int(p.value.int64_value or p.value.double_value) for p in counts)
+        # prediction_count counts successful predictions and error_count failed requests,
+        # so the requests a gate judges are both together.
         failed = sum(int(p.value.int64_value or p.value.double_value) for p in errors)
+        requests = failed + sum(int(p.value.int64_value or p.value.double_value)
+                                for p in counts)
         p99 = max((p.value.double_value for p in latencies), default=None)
         return Reading(requests=requests, errors=failed, p99_ms=p99)
