@@ -31,7 +31,13 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "vxdeploy.cli.profiles",
     "vxdeploy.cli.cost",
+    "vxdeploy.cli.plan",
+    "vxdeploy.cli.deploy",
+    "vxdeploy.cli.status",
+    "vxdeploy.cli.predict",
+    "vxdeploy.cli.destroy",
     "vxdeploy.cli.rollout",
+    "vxdeploy.cli.build",
 )
 
 

@@ -1,0 +1,295 @@
+"""The plan as a table of (profile, live state) -> changes. Pure: no server involved."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from vxdeploy.desired import Desired, desired_state
+from vxdeploy.live import (
+    LiveAlertPolicy,
+    LiveDeployedModel,
+    LiveEndpoint,
+    LiveModelVersion,
+    LiveState,
+)
+from vxdeploy.plan import Action, PlanError, compute_plan
+from vxdeploy.profile.model import EndpointKind, Profile
+
+IMAGE = "us-central1-docker.pkg.dev/p/r/flask@sha256:" + "a" * 64
+MODEL = "projects/p/locations/us-central1/models/svc"
+
+
+def make_desired(**sections: Any) -> Desired:
+    data: dict[str, Any] = {"name": "t", "project": "p", "endpoint": {"name": "svc"},
+                            "model": {"artifact_uri": "gs://b/m"}}
+    for key, value in sections.items():
+        data[key] = {**data.get(key, {}), **value}
+    return desired_state(Profile.model_validate(data), IMAGE)
+
+
+def deployed_from(desired: Desired, *, dm_id: str | None = None, version: str = "1",
+                  fingerprint: str | None = None, aliases: tuple[str, ...] = ("default", "stable"),
+                  **overrides: Any) -> LiveDeployedModel:
+    r = desired.resources
+    base = LiveDeployedModel(
+        id=dm_id or desired.deployed_model_id, model=MODEL, version_id=version,
+        display_name="m", machine_type=r.machine_type, accelerator_type=r.accelerator_type,
+        accelerator_count=r.accelerator_count, min_replicas=r.min_replicas,
+        max_replicas=r.max_replicas, required_replicas=r.required_replicas, spot=r.spot,
+        service_account=r.service_account, autoscaling=dict(r.autoscaling),
+        scale_to_zero=r.scale_to_zero,
+        fingerprint=desired.model.fingerprint if fingerprint is None else fingerprint,
+        aliases=aliases)
+    return replace(base, **overrides)
+
+
+def alerts_from(desired: Desired) -> dict[str, LiveAlertPolicy]:
+    return {a.kind: LiveAlertPolicy(name=f"projects/p/alertPolicies/{a.kind}", kind=a.kind,
+                                    display_name=a.display_name, threshold=a.threshold,
+                                    duration_s=a.duration_s, filter=a.filter,
+                                    denominator_filter=a.denominator_filter, channels=(),
+                                    enabled=True)
+            for a in desired.alerts}
+
+
+def converged(desired: Desired, *deployed: LiveDeployedModel,
+              split: dict[str, int] | None = None, **endpoint: Any) -> LiveState:
+    """Live state exactly as a finished deploy of `desired` leaves it (plus `deployed`)."""
+    models = deployed or (deployed_from(desired),)
+    e = desired.endpoint
+    live_endpoint = LiveEndpoint(
+        name=f"projects/p/locations/us-central1/endpoints/{e.endpoint_id}",
+        endpoint_id=e.endpoint_id, display_name=e.display_name, labels=dict(e.labels),
+        etag="etag-1", traffic_split=split if split is not None else {models[0].id: 100},
+        deployed_models=tuple(models), kind=e.kind,
+        inference_timeout_s=e.inference_timeout_s)
+    live_endpoint = replace(live_endpoint, **endpoint)
+    version = LiveModelVersion(MODEL, "1", desired.model.fingerprint, ("default", "stable"), {})
+    return LiveState(endpoint=live_endpoint, model_exists=True, matching_version=version,
+                     alert_policies=alerts_from(desired))
+
+
+def actions(desired: Desired, live: LiveState) -> list[Action]:
+    return [c.action for c in compute_plan(desired, live).changes]
+
+
+def test_nothing_exists_creates_everything() -> None:
+    desired = make_desired()
+    plan = compute_plan(desired, LiveState())
+    assert [c.action for c in plan.changes] == [
+        Action.CREATE_ENDPOINT, Action.UPLOAD_MODEL, Action.DEPLOY_MODEL, Action.SET_ALIASES,
+        Action.CREATE_ALERT, Action.CREATE_ALERT]
+    upload, deploy = plan.changes[1], plan.changes[2]
+    assert upload.params == {"model_id": "svc", "parent_exists": False}
+    assert deploy.params["traffic_percent"] == 100
+    assert deploy.after["deployed_model_id"] == desired.deployed_model_id
+
+
+def test_converged_state_plans_nothing() -> None:
+    desired = make_desired()
+    assert compute_plan(desired, converged(desired)).empty
+
+
+def test_replica_change_mutates_in_place() -> None:
+    old = make_desired()
+    new = make_desired(machine={"min_replicas": 2, "max_replicas": 5})
+    assert new.deployed_model_id == old.deployed_model_id
+    plan = compute_plan(new, converged(old))
+    (change,) = plan.changes
+    assert change.action is Action.MUTATE_DEPLOYED_MODEL
+    assert change.before["max_replicas"] == 1 and change.after["max_replicas"] == 5
+
+
+def test_autoscaling_target_change_mutates_in_place() -> None:
+    old = make_desired()
+    new = make_desired(machine={"autoscaling": {"cpu_utilization": 70}})
+    assert actions(new, converged(old)) == [Action.MUTATE_DEPLOYED_MODEL]
+
+
+@pytest.mark.parametrize("machine", [
+    {"machine_type": "n1-standard-8"},
+    {"spot": True},
+    {"machine_type": "n1-standard-8", "accelerator_type": "NVIDIA_TESLA_T4",
+     "accelerator_count": 1},
+])
+def test_immutable_resource_change_redeploys(machine: dict[str, Any]) -> None:
+    old = make_desired()
+    new = make_desired(machine=machine)
+    assert new.deployed_model_id != old.deployed_model_id
+    plan = compute_plan(new, converged(old))
+    assert [c.action for c in plan.changes] == [Action.DEPLOY_MODEL, Action.SET_TRAFFIC,
+                                                Action.UNDEPLOY_MODEL]
+    assert plan.changes[1].params["split"] == {new.deployed_model_id: 100}
+    assert plan.changes[2].params["deployed_model_id"] == old.deployed_model_id
+
+
+def new_version_case(strategy: str, **rollout: Any) -> tuple[Desired, LiveState]:
+    old = make_desired(rollout={"strategy": strategy, **rollout})
+    live = converged(old)
+    live.matching_version = None
+    new = make_desired(rollout={"strategy": strategy, **rollout},
+                       model={"artifact_uri": "gs://b/m2"})
+    return new, live
+
+
+def test_new_version_all_at_once() -> None:
+    new, live = new_version_case("all-at-once")
+    plan = compute_plan(new, live)
+    assert [c.action for c in plan.changes] == [
+        Action.UPLOAD_MODEL, Action.DEPLOY_MODEL, Action.SET_TRAFFIC, Action.SET_ALIASES,
+        Action.UNDEPLOY_MODEL]
+    assert plan.changes[0].params["parent_exists"] is True
+    assert plan.changes[1].params["traffic_percent"] == 0
+    assert plan.changes[2].params["split"] == {new.deployed_model_id: 100}
+    assert "stable" in plan.changes[3].params["add"]
+
+
+def test_new_version_keep_old() -> None:
+    new, live = new_version_case("all-at-once", old_version="keep")
+    assert Action.UNDEPLOY_MODEL not in actions(new, live)
+
+
+def test_new_version_canary_starts_at_first_step() -> None:
+    new, live = new_version_case("canary", steps=[5, 100])
+    plan = compute_plan(new, live)
+    assert [c.action for c in plan.changes] == [
+        Action.UPLOAD_MODEL, Action.DEPLOY_MODEL, Action.SET_ALIASES, Action.SET_TRAFFIC]
+    stable_id = live.endpoint.deployed_models[0].id
+    assert plan.changes[3].params["split"] == {stable_id: 95, new.deployed_model_id: 5}
+    assert plan.changes[2].params["add"] == ["candidate"]
+    assert plan.expected_split == {stable_id: 100}
+
+
+def test_new_version_manual_waits_at_zero() -> None:
+    new, live = new_version_case("manual")
+    assert actions(new, live) == [Action.UPLOAD_MODEL, Action.DEPLOY_MODEL, Action.SET_ALIASES]
+
+
+def test_rollout_in_progress_is_left_alone() -> None:
+    new, live = new_version_case("linear", steps=[10, 50, 100])
+    old = live.endpoint.deployed_models[0]
+    candidate = deployed_from(new, version="2", aliases=("candidate",))
+    live.endpoint = replace(live.endpoint, deployed_models=(old, candidate),
+                            traffic_split={old.id: 50, candidate.id: 50})
+    live.matching_version = LiveModelVersion(MODEL, "2", new.model.fingerprint, ("candidate",),
+                                             {})
+    assert compute_plan(new, live).empty
+
+
+def test_candidate_left_at_zero_restarts_the_rollout() -> None:
+    new, live = new_version_case("canary", steps=[10, 100])
+    old = live.endpoint.deployed_models[0]
+    candidate = deployed_from(new, version="2", aliases=("candidate",))
+    live.endpoint = replace(live.endpoint, deployed_models=(old, candidate))
+    live.matching_version = LiveModelVersion(MODEL, "2", new.model.fingerprint, (), {})
+    plan = compute_plan(new, live)
+    assert [c.action for c in plan.changes] == [Action.SET_TRAFFIC]
+    assert plan.changes[0].params["split"] == {old.id: 90, candidate.id: 10}
+
+
+def test_promoted_candidate_retires_the_old_version() -> None:
+    new, live = new_version_case("canary", steps=[10, 100])
+    old = live.endpoint.deployed_models[0]
+    candidate = deployed_from(new, version="2", aliases=("stable",))
+    live.endpoint = replace(live.endpoint, deployed_models=(old, candidate),
+                            traffic_split={candidate.id: 100})
+    live.matching_version = LiveModelVersion(MODEL, "2", new.model.fingerprint, ("stable",), {})
+    plan = compute_plan(new, live)
+    assert [c.action for c in plan.changes] == [Action.UNDEPLOY_MODEL]
+
+
+def test_uploaded_but_not_deployed_version_is_reused() -> None:
+    desired = make_desired()
+    live = LiveState(model_exists=True, matching_version=LiveModelVersion(
+        MODEL, "3", desired.model.fingerprint, (), {}))
+    plan = compute_plan(desired, live)
+    assert Action.UPLOAD_MODEL not in [c.action for c in plan.changes]
+    deploy = next(c for c in plan.changes if c.action is Action.DEPLOY_MODEL)
+    assert deploy.params["version"] == f"{MODEL}@3"
+
+
+def test_label_change_updates_endpoint() -> None:
+    old = make_desired()
+    new = make_desired(endpoint={"labels": {"team": "x"}})
+    (change,) = compute_plan(new, converged(old)).changes
+    assert change.action is Action.UPDATE_ENDPOINT
+    assert change.after["labels"]["team"] == "x"
+
+
+def test_endpoint_kind_cannot_change() -> None:
+    old = make_desired()
+    new = make_desired(endpoint={"kind": "dedicated"})
+    with pytest.raises(PlanError, match="networking is fixed"):
+        compute_plan(new, converged(old))
+
+
+def test_dedicated_timeout_change_updates_endpoint() -> None:
+    old = make_desired(endpoint={"kind": "dedicated", "inference_timeout_s": 60})
+    new = make_desired(endpoint={"kind": "dedicated", "inference_timeout_s": 600})
+    (change,) = compute_plan(new, converged(old)).changes
+    assert change.after == {"inference_timeout_s": 600}
+
+
+def test_alert_threshold_change_updates_policy() -> None:
+    old = make_desired()
+    new = make_desired(alerts={"p99_latency_ms": 250})
+    plan = compute_plan(new, converged(old))
+    (change,) = plan.changes
+    assert change.action is Action.UPDATE_ALERT and change.params["kind"] == "latency"
+    assert change.after["threshold"] == 250
+
+
+def test_alerts_disabled_deletes_policies() -> None:
+    old = make_desired()
+    new = make_desired(alerts={"enabled": False})
+    assert actions(new, converged(old)) == [Action.DELETE_ALERT, Action.DELETE_ALERT]
+
+
+def test_unknown_notification_channel_is_a_plan_error() -> None:
+    desired = make_desired(alerts={"notification_channels": ["oncall"]})
+    live = converged(desired)
+    live.channels = {"oncall": None}
+    with pytest.raises(PlanError, match="no notification channel named 'oncall'"):
+        compute_plan(desired, live)
+
+
+def test_channels_resolve_into_the_policy() -> None:
+    desired = make_desired(alerts={"notification_channels": ["oncall"]})
+    live = converged(desired)
+    live.channels = {"oncall": "projects/p/notificationChannels/7"}
+    plan = compute_plan(desired, live)
+    assert {c.action for c in plan.changes} == {Action.UPDATE_ALERT}
+    assert all(c.params["channels"] == ["projects/p/notificationChannels/7"]
+               for c in plan.changes)
+
+
+def test_scale_to_zero_is_part_of_the_deployment_identity() -> None:
+    stz = {"min_replicas": 0, "scale_to_zero": {"enabled": True}}
+    a = make_desired(endpoint={"kind": "dedicated"}, machine=stz,
+                     rollout={"strategy": "all-at-once"})
+    b = make_desired(endpoint={"kind": "dedicated"}, machine={**stz, "scale_to_zero": {
+        "enabled": True, "idle_scaledown_period_s": 600}}, rollout={"strategy": "all-at-once"})
+    assert a.resources.scale_to_zero == (3600, 3600)
+    assert a.deployed_model_id != b.deployed_model_id
+
+
+def test_deployed_model_ids_are_vertex_shaped_and_stable() -> None:
+    a, b = make_desired(), make_desired()
+    assert a.deployed_model_id == b.deployed_model_id
+    assert len(a.deployed_model_id) == 10 and a.deployed_model_id[0] != "0"
+
+
+def test_plan_json_shape() -> None:
+    desired = make_desired()
+    document = compute_plan(desired, LiveState()).to_dict()
+    assert document["summary"] == {"add": 5, "change": 1, "remove": 0}
+    assert document["changes"][0]["action"] == "create-endpoint"
+    assert set(document["changes"][0]) == {"action", "resource", "reason", "before", "after",
+                                           "params"}
+
+
+def test_endpoint_kind_defaults() -> None:
+    assert make_desired().endpoint.kind is EndpointKind.PUBLIC

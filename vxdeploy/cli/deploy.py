@@ -1,0 +1,46 @@
+"""`vxdeploy deploy`: show the plan, ask, apply exactly that plan."""
+
+from __future__ import annotations
+
+import typer
+
+from vxdeploy.cli.context import app_context
+from vxdeploy.cli.options import PROFILE, SET, YES
+from vxdeploy.cli.plan import BUILD, IMAGE
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(deploy_command)
+
+
+def deploy_command(
+    ctx: typer.Context,
+    profile: str = PROFILE,
+    image: str = IMAGE,
+    build: bool = BUILD,
+    yes: bool = YES,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Plan only; change nothing."),
+    set_: list[str] = SET,
+) -> None:
+    """Make the endpoint match the profile: create, upload, deploy, shift traffic, alert."""
+    from vxdeploy.apply import apply_plan
+    from vxdeploy.profile import load_profile
+    from vxdeploy.render import render_plan
+    from vxdeploy.workflow import confirm, prepare, progress_printer
+
+    context = app_context(ctx)
+    output = context.output
+    loaded = load_profile(profile, context.profiles_dir, cli_overrides=set_ or ())
+    prepared = prepare(loaded, output, image=image, build=build)
+    plan = prepared.plan
+    if not output.json:
+        render_plan(plan, output.console)
+    if plan.empty or dry_run:
+        output.result({**plan.to_dict(), "applied": [], "dry_run": dry_run,
+                       "mutating_calls": 0})
+        return
+    confirm(f"Apply {len(plan.changes)} change(s) to {plan.endpoint}?", yes=yes, output=output)
+    result = apply_plan(prepared.conn, prepared.desired, plan, progress_printer(output))
+    output.info(f"[bold green]Applied[/bold green] {len(result.applied)} change(s) with "
+                f"{result.mutating_calls} mutating call(s).")
+    output.result({**plan.to_dict(), **result.to_dict(), "dry_run": False})

@@ -1,0 +1,374 @@
+"""Planning: desired state + live state -> an ordered list of typed changes. Pure, no I/O.
+
+Like Terraform's plan: each change says what, why, and the before/after it implies; `deploy`
+applies exactly the changes shown. The rules for a new model version follow the profile's
+rollout strategy; a rollout already in progress (candidate deployed next to stable) is left
+to `vxdeploy rollout`, so re-running deploy mid-rollout changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from vxdeploy.desired import CANDIDATE_ALIAS, STABLE_ALIAS, Desired, DesiredAlert
+from vxdeploy.errors import InvalidInputError
+from vxdeploy.live import LiveAlertPolicy, LiveDeployedModel, LiveEndpoint, LiveState
+from vxdeploy.profile.model import RolloutStrategy
+
+
+class Action(StrEnum):
+    CREATE_ENDPOINT = "create-endpoint"
+    UPDATE_ENDPOINT = "update-endpoint"
+    UPLOAD_MODEL = "upload-model"
+    DEPLOY_MODEL = "deploy-model"
+    MUTATE_DEPLOYED_MODEL = "mutate-deployed-model"
+    SET_TRAFFIC = "set-traffic"
+    UNDEPLOY_MODEL = "undeploy-model"
+    SET_ALIASES = "set-aliases"
+    CREATE_ALERT = "create-alert-policy"
+    UPDATE_ALERT = "update-alert-policy"
+    DELETE_ALERT = "delete-alert-policy"
+
+
+MUTATING_SYMBOL = {
+    Action.CREATE_ENDPOINT: "+", Action.UPLOAD_MODEL: "+", Action.DEPLOY_MODEL: "+",
+    Action.CREATE_ALERT: "+", Action.UPDATE_ENDPOINT: "~", Action.MUTATE_DEPLOYED_MODEL: "~",
+    Action.SET_TRAFFIC: "~", Action.SET_ALIASES: "~", Action.UPDATE_ALERT: "~",
+    Action.UNDEPLOY_MODEL: "-", Action.DELETE_ALERT: "-",
+}
+
+NEW_VERSION = "@new"  # placeholder for the version an earlier UPLOAD_MODEL creates
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    resource: str
+    reason: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def symbol(self) -> str:
+        return MUTATING_SYMBOL[self.action]
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["action"] = self.action.value
+        return body
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: str
+    endpoint: str
+    changes: tuple[Change, ...]
+    # the traffic split the plan was computed against: apply refuses to write over another
+    expected_split: dict[str, int] | None = None
+    expected_etag: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def summary(self) -> dict[str, int]:
+        counts = {"add": 0, "change": 0, "remove": 0}
+        for change in self.changes:
+            key = {"+": "add", "~": "change", "-": "remove"}[change.symbol]
+            counts[key] += 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": self.profile, "endpoint": self.endpoint,
+                "changes": [c.to_dict() for c in self.changes], "summary": self.summary(),
+                "expected_split": self.expected_split, "expected_etag": self.expected_etag}
+
+
+class PlanError(InvalidInputError):
+    """The profile asks for something Vertex cannot do to the live resources in place."""
+
+
+def _endpoint_changes(desired: Desired, live: LiveEndpoint | None, name: str) -> list[Change]:
+    want = desired.endpoint
+    if live is None:
+        config = {"display_name": want.display_name, "kind": want.kind.value,
+                  "labels": want.labels, "inference_timeout_s": want.inference_timeout_s}
+        if want.psc_project_allowlist:
+            config["psc_project_allowlist"] = list(want.psc_project_allowlist)
+        if want.network:
+            config["network"] = want.network
+        return [Change(Action.CREATE_ENDPOINT, name, "endpoint does not exist", None, config,
+                       {"endpoint_id": want.endpoint_id})]
+    if live.kind is not want.kind:
+        raise PlanError(
+            f"endpoint {want.endpoint_id} is {live.kind.value!r} but the profile asks for "
+            f"{want.kind.value!r}; networking is fixed when an endpoint is created",
+            hint="run `vxdeploy destroy` first, or choose another endpoint.name")
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    if live.labels != want.labels:
+        before["labels"], after["labels"] = live.labels, want.labels
+    if live.display_name != want.display_name:
+        before["display_name"], after["display_name"] = live.display_name, want.display_name
+    if live.inference_timeout_s != want.inference_timeout_s:
+        before["inference_timeout_s"] = live.inference_timeout_s
+        after["inference_timeout_s"] = want.inference_timeout_s
+    if not after:
+        return []
+    return [Change(Action.UPDATE_ENDPOINT, name, f"{', '.join(after)} changed", before, after)]
+
+
+def _resources_dict(desired: Desired) -> dict[str, Any]:
+    r = desired.resources
+    body: dict[str, Any] = {
+        "machine_type": r.machine_type, "min_replicas": r.min_replicas,
+        "max_replicas": r.max_replicas, "spot": r.spot,
+    }
+    if r.accelerator_type:
+        body["accelerator"] = f"{r.accelerator_count} x {r.accelerator_type}"
+    if r.required_replicas:
+        body["required_replicas"] = r.required_replicas
+    if r.autoscaling:
+        body["autoscaling"] = dict(r.autoscaling)
+    if r.scale_to_zero:
+        body["scale_to_zero"] = {"min_scaleup_period_s": r.scale_to_zero[0],
+                                 "idle_scaledown_period_s": r.scale_to_zero[1]}
+    if r.service_account:
+        body["service_account"] = r.service_account
+    return body
+
+
+def _deploy_change(desired: Desired, name: str, version_ref: str, reason: str,
+                   initial_share: int) -> Change:
+    after = {"deployed_model_id": desired.deployed_model_id, "model": version_ref,
+             **_resources_dict(desired), "traffic_percent": initial_share}
+    return Change(Action.DEPLOY_MODEL, f"{name}/deployedModels/{desired.deployed_model_id}",
+                  reason, None, after,
+                  {"version": version_ref, "traffic_percent": initial_share})
+
+
+def _candidate_split(stable: LiveDeployedModel, candidate_id: str, share: int) -> dict[str, int]:
+    return {stable.id: 100 - share, candidate_id: share} if share < 100 else {candidate_id: 100}
+
+
+def _stable_of(live: LiveEndpoint, exclude: str) -> LiveDeployedModel | None:
+    """Stable: the deployed model whose version holds the `stable` alias, else most traffic."""
+    others = [d for d in live.deployed_models if d.id != exclude]
+    if not others:
+        return None
+    aliased = [d for d in others if STABLE_ALIAS in d.aliases]
+    pool = aliased or others
+    return max(pool, key=lambda d: (live.share(d.id), d.id))
+
+
+def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]:
+    changes: list[Change] = []
+    endpoint = live.endpoint
+    want = desired.model
+    version = live.matching_version
+    model_name = f"projects/{desired.project}/locations/{desired.region}/models/{want.model_id}"
+    if version is None:
+        changes.append(Change(
+            Action.UPLOAD_MODEL, f"{model_name}@{NEW_VERSION}",
+            "no version matches the profile's model (fingerprint "
+            f"{want.fingerprint})" + ("" if live.model_exists else "; first version"),
+            None,
+            {"image_uri": want.image_uri, "artifact_uri": want.artifact_uri,
+             "container": want.container, "fingerprint": want.fingerprint,
+             "aliases": list(want.aliases)},
+            {"model_id": want.model_id, "parent_exists": live.model_exists}))
+        version_ref = f"{model_name}@{NEW_VERSION}"
+    else:
+        version_ref = version.versioned_name
+    dm_id = desired.deployed_model_id
+    current = endpoint.deployed(dm_id) if endpoint else None
+    if current is not None:
+        changes.extend(_existing_deployment(desired, endpoint, current, name))
+        return changes
+    same_version = [d for d in (endpoint.deployed_models if endpoint else ())
+                    if d.fingerprint == want.fingerprint]
+    if same_version:
+        changes.extend(_redeploy(desired, endpoint, same_version[0], name, version_ref))
+        return changes
+    changes.extend(_new_version(desired, endpoint, name, version_ref))
+    if version is not None:
+        missing = [a for a in want.aliases if a not in version.aliases]
+        if missing:
+            changes.append(Change(Action.SET_ALIASES, version.versioned_name,
+                                  "profile aliases missing", {"aliases": list(version.aliases)},
+                                  {"add": missing}, {"version": version_ref, "add": missing}))
+    return changes
+
+
+def _existing_deployment(desired: Desired, endpoint: LiveEndpoint, current: LiveDeployedModel,
+                         name: str) -> list[Change]:
+    """The desired deployed model is there: fix replicas in place, finish what is unfinished."""
+    changes: list[Change] = []
+    want = desired.resources.mutable()
+    have = current.mutable()
+    if want != have:
+        changes.append(Change(Action.MUTATE_DEPLOYED_MODEL,
+                              f"{name}/deployedModels/{current.id}",
+                              "replica bounds or autoscaling targets changed (in place)",
+                              have, want, {"deployed_model_id": current.id}))
+    others = [d for d in endpoint.deployed_models if d.id != current.id]
+    share = endpoint.share(current.id)
+    if not others:
+        if share != 100:
+            changes.append(_set_traffic(endpoint, {current.id: 100},
+                                        "the only deployed model must serve all traffic"))
+        if STABLE_ALIAS not in current.aliases:
+            changes.append(_alias_change(current, [STABLE_ALIAS], [CANDIDATE_ALIAS],
+                                         "the version serving all traffic is stable"))
+        return changes
+    strategy = desired.strategy
+    if strategy is RolloutStrategy.ALL_AT_ONCE or share == 100:
+        if share != 100:
+            changes.append(_set_traffic(endpoint, {current.id: 100},
+                                        "all-at-once: the new version takes all traffic"))
+        if STABLE_ALIAS not in current.aliases:
+            changes.append(_alias_change(current, [STABLE_ALIAS], [CANDIDATE_ALIAS],
+                                         "the version serving all traffic is stable"))
+        if not desired.keep_old_version:
+            changes.extend(_undeploy(name, d, "retired: the profile's version serves all "
+                                     "traffic") for d in others)
+    elif share == 0 and strategy in (RolloutStrategy.CANARY, RolloutStrategy.LINEAR):
+        stable = _stable_of(endpoint, current.id)
+        if stable is not None and desired.first_step:
+            changes.append(_set_traffic(
+                endpoint, _candidate_split(stable, current.id, desired.first_step),
+                f"{strategy.value}: start the rollout at {desired.first_step}%"))
+    return changes
+
+
+def _redeploy(desired: Desired, endpoint: LiveEndpoint, old: LiveDeployedModel, name: str,
+              version_ref: str) -> list[Change]:
+    """Same version, different machines: deploy beside it, move its share, undeploy it."""
+    changed = sorted(k for k, v in desired.resources.immutable_key().items()
+                     if old.immutable_key().get(k) != v)
+    share = endpoint.share(old.id)
+    changes = [_deploy_change(desired, name, version_ref,
+                              f"{', '.join(changed)} cannot change in place: redeploy", 0)]
+    split = {k: v for k, v in endpoint.traffic_split.items() if k != old.id and v}
+    if share:
+        split[desired.deployed_model_id] = share
+        changes.append(_set_traffic(endpoint, split, "move the old deployment's traffic"))
+    changes.append(_undeploy(name, old, "replaced by the redeployed model"))
+    return changes
+
+
+def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
+                 version_ref: str) -> list[Change]:
+    dm_id = desired.deployed_model_id
+    live_models = endpoint.deployed_models if endpoint else ()
+    if not live_models:
+        return [_deploy_change(desired, name, version_ref, "first deployment on the endpoint",
+                               100),
+                Change(Action.SET_ALIASES, version_ref, "the version serving all traffic is "
+                       "stable", None, {"add": [STABLE_ALIAS, *desired.model.aliases]},
+                       {"version": version_ref, "add": [STABLE_ALIAS, *desired.model.aliases]})]
+    assert endpoint is not None
+    stable = _stable_of(endpoint, dm_id)
+    strategy = desired.strategy
+    changes = [_deploy_change(desired, name, version_ref,
+                              f"new model version ({strategy.value} rollout)", 0)]
+    extra = list(desired.model.aliases)
+    if strategy is RolloutStrategy.ALL_AT_ONCE:
+        changes.append(_set_traffic(endpoint, {dm_id: 100},
+                                    "all-at-once: the new version takes all traffic"))
+        changes.append(Change(Action.SET_ALIASES, version_ref, "new version is stable", None,
+                              {"add": [STABLE_ALIAS, *extra]},
+                              {"version": version_ref, "add": [STABLE_ALIAS, *extra],
+                               "move_from_others": True}))
+        if not desired.keep_old_version:
+            changes.extend(_undeploy(name, d, "retired by the all-at-once rollout")
+                           for d in live_models)
+        return changes
+    changes.append(Change(Action.SET_ALIASES, version_ref, "new version is the candidate", None,
+                          {"add": [CANDIDATE_ALIAS, *extra]},
+                          {"version": version_ref, "add": [CANDIDATE_ALIAS, *extra],
+                           "move_from_others": True}))
+    if strategy in (RolloutStrategy.CANARY, RolloutStrategy.LINEAR) and stable is not None:
+        changes.append(_set_traffic(endpoint, _candidate_split(stable, dm_id, desired.first_step),
+                                    f"{strategy.value}: first step {desired.first_step}%; "
+                                    "continue with `vxdeploy rollout`"))
+    return changes
+
+
+def _set_traffic(endpoint: LiveEndpoint, split: dict[str, int], reason: str) -> Change:
+    after = {k: v for k, v in split.items() if v}
+    return Change(Action.SET_TRAFFIC, f"{endpoint.name}:trafficSplit", reason,
+                  dict(endpoint.traffic_split), after, {"split": after})
+
+
+def _undeploy(name: str, deployed: LiveDeployedModel, reason: str) -> Change:
+    return Change(Action.UNDEPLOY_MODEL, f"{name}/deployedModels/{deployed.id}", reason,
+                  {"model": f"{deployed.model}@{deployed.version_id}"}, None,
+                  {"deployed_model_id": deployed.id})
+
+
+def _alias_change(deployed: LiveDeployedModel, add: list[str], remove: list[str],
+                  reason: str) -> Change:
+    ref = f"{deployed.model}@{deployed.version_id}"
+    drop = [a for a in remove if a in deployed.aliases]
+    return Change(Action.SET_ALIASES, ref, reason, {"aliases": list(deployed.aliases)},
+                  {"add": add, "remove": drop},
+                  {"version": ref, "add": add, "remove": drop, "move_from_others": True})
+
+
+def _alert_fields(alert: DesiredAlert | LiveAlertPolicy,
+                  channels: tuple[str, ...]) -> dict[str, Any]:
+    return {"display_name": alert.display_name, "threshold": alert.threshold,
+            "duration_s": alert.duration_s, "filter": alert.filter,
+            "denominator_filter": alert.denominator_filter, "channels": sorted(channels)}
+
+
+def _alert_changes(desired: Desired, live: LiveState) -> list[Change]:
+    changes: list[Change] = []
+    if not desired.alerts_enabled:
+        for policy in live.alert_policies.values():
+            changes.append(Change(Action.DELETE_ALERT, policy.name, "alerts disabled in profile",
+                                  {"display_name": policy.display_name}, None,
+                                  {"name": policy.name}))
+        return changes
+    for alert in desired.alerts:
+        missing = [c for c in alert.channels if not live.channels.get(c)]
+        if missing:
+            raise PlanError(f"alerts.notification_channels: no notification channel named "
+                            f"{', '.join(map(repr, missing))} in project {desired.project}",
+                            hint="use a channel id (projects/P/notificationChannels/ID) or the "
+                            "exact display name of an existing channel")
+        resolved = tuple(sorted(str(live.channels[c]) for c in alert.channels))
+        want = _alert_fields(alert, resolved)
+        current = live.alert_policies.get(alert.kind)
+        resource = f"projects/{desired.project}/alertPolicies"
+        if current is None:
+            changes.append(Change(Action.CREATE_ALERT, f"{resource}/({alert.kind})",
+                                  f"no {alert.kind} alert policy for the endpoint", None, want,
+                                  {"kind": alert.kind, "channels": list(resolved)}))
+            continue
+        have = _alert_fields(current, current.channels)
+        if have != want or not current.enabled:
+            diff = sorted(k for k in want if want[k] != have.get(k))
+            changes.append(Change(Action.UPDATE_ALERT, current.name,
+                                  f"{', '.join(diff) or 'enabled'} changed",
+                                  {k: have[k] for k in diff}, {k: want[k] for k in diff},
+                                  {"kind": alert.kind, "name": current.name,
+                                   "channels": list(resolved)}))
+    return changes
+
+
+def compute_plan(desired: Desired, live: LiveState) -> Plan:
+    """The ordered changes that take `live` to `desired`; empty when they already agree."""
+    name = f"projects/{desired.project}/locations/{desired.region}/endpoints/" \
+           f"{desired.endpoint.endpoint_id}"
+    changes = [*_endpoint_changes(desired, live.endpoint, name),
+               *_model_changes(desired, live, name),
+               *_alert_changes(desired, live)]
+    endpoint = live.endpoint
+    return Plan(profile=desired.profile_name, endpoint=name, changes=tuple(changes),
+                expected_split=dict(endpoint.traffic_split) if endpoint else None,
+                expected_etag=endpoint.etag if endpoint else "")
