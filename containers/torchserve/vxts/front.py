@@ -1,0 +1,254 @@
+"""The ASGI front on $AIP_HTTP_PORT: Vertex's routes in front of TorchServe's.
+
+Per prediction the front checks the body size and the envelope (so a malformed request
+never costs a trip through the JVM and a worker), bounds the instances in flight (429
+rather than TorchServe's ambiguous 503), forwards the body unchanged over a keep-alive
+connection to `/predictions/<model>` on loopback, and passes the answer back. Health is
+503 until TorchServe has a READY worker, which happens only after the handler loaded and
+warmed the model. On SIGTERM uvicorn stops accepting, lets in-flight requests finish
+(VXSERVE_DRAIN_TIMEOUT_S), and only then is the JVM stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from vxserve.artifacts import fetch_artifacts, read_manifest
+from vxserve.errors import (
+    DeadlineExceeded,
+    InvalidInput,
+    ModelFailure,
+    Overloaded,
+    PayloadTooLarge,
+    ServeError,
+    Unavailable,
+)
+from vxserve.metrics import ServeMetrics
+
+from .archive import build_archive
+from .envelope import parse_body
+from .process import Layout, TorchServeProcess
+from .properties import pick_ports
+from .settings import TorchServeSettings
+
+log = logging.getLogger("vxts")
+BATCH_HEADER = "x-vxts-batch-requests"  # requests in the TorchServe batch that served this one
+
+
+class Front:
+    """State shared by the routes: the phase, the TorchServe process, the HTTP client."""
+
+    def __init__(self, settings: TorchServeSettings, on_fatal: Callable[[], None] | None = None):
+        self.settings = settings
+        self.serve = settings.serve
+        self.metrics = ServeMetrics()
+        self.phase = "starting"  # starting | ready | failed | draining
+        self.error = ""
+        self.ts: TorchServeProcess | None = None
+        self.client: httpx.AsyncClient | None = None
+        self.inflight_instances = 0
+        self.time_to_ready_s: float | None = None
+        self._on_fatal = on_fatal or (lambda: None)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._start_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin loading in the background so health answers 503 (not refused) meanwhile."""
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        self.client = httpx.AsyncClient(limits=limits, timeout=self.serve.predict_timeout_s + 5)
+        self._start_task = asyncio.create_task(self._load())
+
+    async def _load(self) -> None:
+        started = time.monotonic()
+        try:
+            work_dir = self.settings.work_dir
+            if work_dir is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="vxts-")
+                work_dir = Path(self._tmp.name)
+            layout = Layout(Path(work_dir))
+            layout.create()
+            artifacts = await asyncio.to_thread(
+                fetch_artifacts, self.serve.storage_uri, self.serve.cache_dir
+            )
+            read_manifest(artifacts)  # fail here, with the artifact's own message, not in a worker
+            await asyncio.to_thread(
+                build_archive, artifacts, layout.model_store, self.settings.model_name,
+                layout.tmp / "archiver",
+            )
+            self.ts = TorchServeProcess(self.settings, layout, pick_ports())
+            self.ts.start()
+            jvm_ready = await self.ts.wait_ready(self.client)
+        except Exception as exc:
+            self.phase, self.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.error("vxts: start failed: %s", self.error)
+            self._on_fatal()
+            return
+        self.time_to_ready_s = time.monotonic() - started
+        self.metrics.ready.set(1)
+        self.metrics.batching.set(0 if self.settings.batch_size == 1 else 1)
+        self.phase = "ready"
+        log.warning("vxts: ready in %.2fs (TorchServe start to READY worker %.2fs)",
+                    self.time_to_ready_s, jvm_ready)
+
+    async def stop(self) -> None:
+        """After uvicorn drained the front: stop the JVM, close the client, clean up."""
+        self.phase = "draining"
+        self.metrics.ready.set(0)
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._start_task
+        if self.ts is not None:
+            await asyncio.to_thread(self.ts.stop, self.serve.drain_timeout_s)
+        if self.client is not None:
+            await self.client.aclose()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    # -- routes ----------------------------------------------------------------------
+    async def health(self, request: Request) -> Response:
+        if self.phase == "ready" and self.ts is not None and self.ts.exited() is None:
+            return JSONResponse({"status": "ready"})
+        detail = {"status": self.phase}
+        if self.error:
+            detail["error"] = self.error
+        elif self.phase == "ready":
+            detail = {"status": "failed", "error": "TorchServe exited"}
+        return JSONResponse(detail, status_code=503)
+
+    async def predict(self, request: Request) -> Response:
+        started = time.monotonic()
+        instances, headers = 0, {}
+        try:
+            status, body, instances, headers = await self._predict(request)
+        except ServeError as err:
+            status, body = err.http_status, json.dumps(err.to_body()).encode()
+        self.metrics.observe_request(status, time.monotonic() - started, instances)
+        return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+    async def _predict(self, request: Request) -> tuple[int, bytes, int, dict[str, str]]:
+        if self.phase != "ready" or self.ts is None:
+            raise Unavailable(f"the model is not ready (phase: {self.phase})")
+        raw = await _read_limited(request, self.serve.max_body_bytes)
+        instances, _ = parse_body(raw)
+        count = len(instances)
+        if self.inflight_instances and self.inflight_instances + count > self.serve.max_queue:
+            raise Overloaded(
+                f"{self.inflight_instances} instances are in flight (limit "
+                f"VXSERVE_MAX_QUEUE={self.serve.max_queue}); retry later"
+            )
+        assert self.client is not None
+        self.inflight_instances += count
+        self.metrics.inflight.inc()
+        self.metrics.queue_depth.set(self.inflight_instances)
+        try:
+            response = await self.client.post(
+                f"{self.ts.inference_url}/predictions/{self.settings.model_name}",
+                content=raw,
+                headers={"content-type": "application/json"},
+                timeout=self.serve.predict_timeout_s,
+            )
+        except httpx.TimeoutException:
+            raise DeadlineExceeded(
+                f"the prediction did not finish within VXSERVE_PREDICT_TIMEOUT_S="
+                f"{self.serve.predict_timeout_s:g} s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise Unavailable(f"TorchServe is not reachable ({type(exc).__name__})") from None
+        finally:
+            self.inflight_instances -= count
+            self.metrics.inflight.dec()
+            self.metrics.queue_depth.set(self.inflight_instances)
+        batch = response.headers.get(BATCH_HEADER)
+        headers = {BATCH_HEADER: batch} if batch else {}
+        return response.status_code, _as_vertex_body(response), count, headers
+
+    async def metrics_route(self, request: Request) -> Response:
+        """vxserve's metrics followed by TorchServe's own (ts_* and per-model timings)."""
+        body, content_type = self.metrics.render()
+        if self.ts is not None and self.client is not None and self.ts.exited() is None:
+            with contextlib.suppress(httpx.HTTPError):
+                ts_metrics = await self.client.get(f"{self.ts.metrics_url}/metrics", timeout=2.0)
+                if ts_metrics.status_code == 200:
+                    body += b"\n" + ts_metrics.content
+        return Response(body, media_type=content_type)
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"request body is {int(declared)} bytes; the limit is {limit} (VXSERVE_MAX_BODY_BYTES)"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"request body is over {limit} bytes (VXSERVE_MAX_BODY_BYTES)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_TS_ERRORS: dict[int, type[ServeError]] = {
+    400: InvalidInput,
+    413: PayloadTooLarge,
+    503: Unavailable,
+    504: DeadlineExceeded,
+}
+
+
+def _as_vertex_body(response: httpx.Response) -> bytes:
+    """Handler answers pass through; TorchServe's own errors get the vxserve error shape."""
+    if response.status_code == 200:
+        return response.content
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return response.content
+    message = body.get("message") if isinstance(body, dict) else response.text[:500]
+    kind = _TS_ERRORS.get(response.status_code, ModelFailure)
+    payload = kind(f"TorchServe: {message}").to_body()
+    payload["error"]["code"] = response.status_code
+    return json.dumps(payload).encode()
+
+
+def create_app(
+    settings: TorchServeSettings, on_fatal: Callable[[], None] | None = None
+) -> Starlette:
+    """The front app; routes come from AIP_HEALTH_ROUTE / AIP_PREDICT_ROUTE."""
+    front = Front(settings, on_fatal)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await front.start()
+        try:
+            yield
+        finally:
+            await front.stop()
+
+    routes = [
+        Route(settings.serve.health_route, front.health, methods=["GET"]),
+        Route(settings.serve.predict_route, front.predict, methods=["POST"]),
+        Route("/metrics", front.metrics_route, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.front = front
+    return app

@@ -1,0 +1,199 @@
+"""Start, watch and stop the TorchServe JVM.
+
+The JVM is started directly rather than through the `torchserve` script: that script keeps
+its pid file in the shared temp folder (so a second server on the machine thinks the first
+is "already running") and offers no way to wait for it. Starting `java` ourselves gives one
+child process to signal and wait on, and a private `java.io.tmpdir`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import ts
+
+from .properties import Ports, render_properties
+from .settings import TorchServeSettings
+
+LOG_CONFIG = Path(__file__).with_name("log4j2.xml")
+_PR_SET_PDEATHSIG = 1
+
+
+class TorchServeStartError(RuntimeError):
+    """TorchServe exited or never got a READY worker within the readiness budget."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The per-server folders; nothing TorchServe writes lands outside `root`."""
+
+    root: Path
+
+    @property
+    def model_store(self) -> Path:
+        return self.root / "model_store"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.properties"
+
+    def create(self) -> None:
+        for folder in (self.model_store, self.tmp, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def python_path() -> str:
+    """PYTHONPATH for TorchServe's Python workers: vxserve, vxts and what we were given."""
+    import vxserve
+
+    parts = [
+        str(Path(vxserve.__file__).resolve().parent.parent),
+        str(Path(__file__).resolve().parent.parent),
+    ]
+    existing = os.environ.get("PYTHONPATH", "")
+    parts += [p for p in existing.split(os.pathsep) if p and p not in parts]
+    return os.pathsep.join(parts)
+
+
+def java_command(settings: TorchServeSettings, layout: Layout) -> list[str]:
+    """The command `torchserve --start --foreground` would run, minus its pid file."""
+    ts_home = Path(ts.__file__).resolve().parent.parent
+    return [
+        settings.java,
+        f"-Dmodel_server_home={ts_home}",
+        f"-Djava.io.tmpdir={layout.tmp}",
+        f"-Dlog4j.configurationFile=file://{LOG_CONFIG}",
+        *settings.vmargs.split(),
+        "-cp",
+        f".:{ts_home / 'ts' / 'frontend' / '*'}",
+        "org.pytorch.serve.ModelServer",
+        "--python",
+        sys.executable,
+        "-f",
+        str(layout.config),
+        "-s",
+        str(layout.model_store),
+        "-ncs",
+    ]
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the front is killed outright, the JVM follows."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class TorchServeProcess:
+    """One TorchServe JVM with its model loaded from `layout.model_store`."""
+
+    def __init__(self, settings: TorchServeSettings, layout: Layout, ports: Ports):
+        self.settings = settings
+        self.layout = layout
+        self.ports = ports
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inference}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.management}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics}"
+
+    def start(self) -> None:
+        self.layout.create()
+        self.layout.config.write_text(
+            render_properties(self.settings, self.ports, self.layout.model_store)
+        )
+        env = dict(os.environ)
+        env.update(
+            PYTHONPATH=python_path(),
+            # TorchServe's defaults write logs/ into the current directory; the workers'
+            # tempfile users (and the archiver) must not share /tmp with another server.
+            LOG_LOCATION=str(self.layout.logs),
+            METRICS_LOCATION=str(self.layout.logs),
+            TMPDIR=str(self.layout.tmp),
+            TEMP=str(self.layout.tmp),
+            PYTHONUNBUFFERED="1",
+        )
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(
+            java_command(self.settings, self.layout),
+            cwd=self.layout.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+
+    def exited(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    async def worker_status(self, client) -> list[str]:
+        """Statuses of the model's workers ("READY", "UNLOADING", ...); [] if not known yet."""
+        try:
+            response = await client.get(
+                f"{self.management_url}/models/{self.settings.model_name}", timeout=2.0
+            )
+        except Exception:
+            return []
+        if response.status_code != 200:
+            return []
+        described = response.json()
+        if not described:
+            return []
+        return [w.get("status", "") for w in described[0].get("workers", [])]
+
+    async def wait_ready(self, client, poll_s: float = 0.1) -> float:
+        """Wait until a worker is READY (its handler has loaded and warmed the model).
+
+        TorchServe's /ping answers "Healthy" as soon as the frontend is up, before any
+        worker has loaded anything, so readiness reads the management API instead.
+        Returns seconds since start; raises TorchServeStartError on exit or timeout.
+        """
+        deadline = self.started_at + self.settings.ready_timeout_s
+        while True:
+            code = self.exited()
+            if code is not None:
+                raise TorchServeStartError(f"TorchServe exited with status {code} during start")
+            if "READY" in await self.worker_status(client):
+                return time.monotonic() - self.started_at
+            if time.monotonic() > deadline:
+                raise TorchServeStartError(
+                    f"no TorchServe worker became READY within {self.settings.ready_timeout_s:g} s "
+                    "(VXSERVE_TS_READY_TIMEOUT_S); see the MODEL_LOG lines above"
+                )
+            await asyncio.sleep(poll_s)
+
+    def stop(self, timeout_s: float = 30.0) -> int | None:
+        """SIGTERM the JVM (its shutdown hook stops the workers), then SIGKILL if it hangs."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=10)

@@ -1,0 +1,92 @@
+"""TorchServe-specific settings, layered on the shared `vxserve` ServeConfig.
+
+The knobs every bundled server shares (batch size, delay, queue, body limit, timeouts)
+come from `vxserve.config.ServeConfig`, so one profile tunes Flask, TorchServe and the
+ONNX/TensorRT server the same way. Only what has no meaning elsewhere (JVM, worker count,
+TorchServe's internal model name) is read here, from `VXSERVE_TS_*`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from vxserve.config import ServeConfig
+from vxserve.errors import ConfigError
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class TorchServeSettings:
+    """What the launcher needs to render config.properties and start the JVM."""
+
+    serve: ServeConfig
+    model_name: str = "model"
+    workers: int = 1
+    work_dir: Path | None = None  # None: a fresh temporary folder per start
+    java: str = "java"
+    vmargs: str = ""
+    ready_timeout_s: float = 300.0
+
+    @property
+    def batch_size(self) -> int:
+        """TorchServe batches requests, not instances; batching off means batches of one."""
+        return 1 if self.serve.batching == "off" else self.serve.batch_size
+
+    @property
+    def max_batch_delay_ms(self) -> int:
+        return 0 if self.serve.batching == "off" else max(1, round(self.serve.batch_delay_ms))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TorchServeSettings:
+        """Read and validate; a bad value raises ConfigError naming the variable."""
+        env = os.environ if env is None else env
+        serve = ServeConfig.from_env(env)
+        name = env.get("VXSERVE_TS_MODEL_NAME", "").strip() or "model"
+        if not _MODEL_NAME.match(name):
+            raise ConfigError(
+                f"VXSERVE_TS_MODEL_NAME={name!r} must be 1-64 letters, digits, '_', '-' or '.', "
+                "starting with a letter or digit"
+            )
+        workers = _int(env, "VXSERVE_TS_WORKERS", 1, minimum=1)
+        work_dir = env.get("VXSERVE_TS_WORK_DIR", "").strip()
+        java = env.get("VXSERVE_TS_JAVA", "").strip() or _default_java(env)
+        ready = env.get("VXSERVE_TS_READY_TIMEOUT_S", "").strip()
+        try:
+            ready_timeout = float(ready) if ready else 300.0
+        except ValueError:
+            raise ConfigError(f"VXSERVE_TS_READY_TIMEOUT_S={ready!r} is not a number") from None
+        return cls(
+            serve=serve,
+            model_name=name,
+            workers=workers,
+            work_dir=Path(work_dir) if work_dir else None,
+            java=java,
+            vmargs=env.get("VXSERVE_TS_VMARGS", "").strip(),
+            ready_timeout_s=ready_timeout,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _default_java(env: Mapping[str, str]) -> str:
+    home = env.get("JAVA_HOME", "").strip()
+    if home:
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java") or "java"

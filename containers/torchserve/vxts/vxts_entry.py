@@ -1,0 +1,41 @@
+"""TorchServe's handler entry point, copied into the model archive.
+
+Kept to a few lines: the logic lives in `vxts.worker`, importable from PYTHONPATH, so
+the archive never holds a second copy of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from vxts.worker import VertexBatchHandler
+
+_service = VertexBatchHandler()
+
+
+def handle(data: Any, context: Any) -> Any:
+    """TorchServe calls this with data=None once to initialise, then with each batch."""
+    if _service.handler is None:
+        props = context.system_properties
+        _service.initialize(props.get("model_dir"), props.get("gpu_id"))
+    if data is None:
+        return None
+    bodies = [row.get("body") if row.get("body") is not None else row.get("data") for row in data]
+    answers = _service.handle_batch(bodies)
+    # Batch size is otherwise invisible: TorchServe counts requests, not forward passes.
+    # The ratio VxtsBatchRequests / VxtsBatches on /metrics is the mean batch size.
+    with contextlib.suppress(Exception):
+        context.metrics.add_counter("VxtsBatches", 1)
+        context.metrics.add_counter("VxtsBatchRequests", len(answers))
+    out = []
+    for idx, (status, body) in enumerate(answers):
+        context.set_response_header(idx, "x-vxts-batch-requests", str(len(answers)))
+        if status != 200:
+            message = body["error"]["message"] if isinstance(body, dict) and "error" in body else ""
+            context.set_response_status(status, message, idx=idx)
+        # Serialised here: TorchServe would otherwise pretty-print with indent=2.
+        out.append(json.dumps(body, separators=(",", ":")).encode())
+        context.set_response_content_type(idx, "application/json")
+    return out
