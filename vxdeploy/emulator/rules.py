@@ -1,0 +1,216 @@
+"""Vertex's own request rules, enforced so mistakes fail locally exactly as they would remotely.
+
+Pure functions over plain values: every rule raises an ApiError whose message names the field
+and, where there is a closed set, the allowed values.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from vxdeploy import catalog
+from vxdeploy.emulator.errors import ApiError, invalid
+
+T = TypeVar("T")
+
+RESOURCE_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+ENDPOINT_ID = re.compile(r"^([1-9][0-9]{0,18}|[a-z]([a-z0-9-]{0,61}[a-z0-9])?)$")
+DEPLOYED_MODEL_ID = re.compile(r"^[0-9]{1,10}$")
+ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$|^[a-z]$")
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+SCALE_TO_ZERO_PERIOD_S = (300, 28800)
+
+
+def check_machine(spec: Any, field: str) -> None:
+    """machine_type known; accelerator allowed on it with an allowed count."""
+    name = spec.machine_type or catalog.DEFAULT_MACHINE_TYPE
+    machine = catalog.MACHINE_TYPES.get(name)
+    if machine is None:
+        families = sorted({m.family for m in catalog.MACHINE_TYPES.values()})
+        raise invalid(f"Machine type \"{name}\" is not supported for online prediction. "
+                      f"Allowed families: {', '.join(families)} (e.g. "
+                      f"{catalog.DEFAULT_MACHINE_TYPE}, g2-standard-8, a2-highgpu-1g).",
+                      f"{field}.machine_type")
+    accelerator = _accelerator_name(spec.accelerator_type)
+    count = int(spec.accelerator_count)
+    allowed = machine.allowed_accelerators()
+    if accelerator is None:
+        if count:
+            raise invalid(f"accelerator_count is {count} but no accelerator_type is set.",
+                          f"{field}.accelerator_type")
+        if machine.builtin_accelerator:
+            # Vertex accepts a GPU machine without naming its built-in accelerator.
+            return
+        return
+    if accelerator not in allowed:
+        choices = ", ".join(f"{a} x{'/'.join(map(str, c))}" for a, c in allowed.items()) or "none"
+        home = catalog.ACCELERATOR_HOMES.get(accelerator, "")
+        raise invalid(f"Accelerator \"{accelerator}\" is not supported with machine type "
+                      f"\"{name}\". Allowed on {name}: {choices}."
+                      + (f" {accelerator} needs {home}." if home else ""),
+                      f"{field}.accelerator_type")
+    counts = allowed[accelerator]
+    if count == 0 and machine.builtin_accelerator:
+        return
+    if count not in counts:
+        raise invalid(f"accelerator_count {count} is not allowed for {accelerator} on "
+                      f"\"{name}\"; allowed: {', '.join(map(str, counts))}.",
+                      f"{field}.accelerator_count")
+
+
+def _accelerator_name(value: Any) -> str | None:
+    name = getattr(value, "name", None) or (str(value) if value else None)
+    if not name or name == "ACCELERATOR_TYPE_UNSPECIFIED" or name == "0":
+        return None
+    return name
+
+
+def check_split(split: dict[str, int], known_ids: Iterable[str], field: str,
+                *, allow_zero_key: bool = False) -> None:
+    """Values are percents summing to 100 (or the map is empty); keys name deployed models."""
+    if not split:
+        return
+    known = set(known_ids)
+    allowed_keys = sorted(known) + (["0 (the model being deployed)"] if allow_zero_key else [])
+    for key, value in split.items():
+        if key == "0" and allow_zero_key:
+            pass
+        elif key not in known:
+            hint = "" if allow_zero_key else (
+                ' ("0" is only allowed in DeployModel, for the model being deployed)'
+                if key == "0" else "")
+            raise invalid(f"traffic_split key \"{key}\" is not a DeployedModel id of this "
+                          f"Endpoint{hint}; allowed: {', '.join(allowed_keys) or 'none'}.",
+                          field)
+        if value < 0 or value > 100:
+            raise invalid(f"traffic_split[\"{key}\"] is {value}; each value must be 0-100.",
+                          field)
+    total = sum(split.values())
+    if total != 100:
+        raise invalid(f"The sum of traffic_split values must be 100, got {total} "
+                      f"({', '.join(f'{k}={v}' for k, v in split.items())}).", field)
+
+
+def check_scale_to_zero(resources: Any, field: str, *, version: str) -> None:
+    """min_replica_count 0 needs scale_to_zero_spec (v1beta1 only) with periods in range."""
+    min_count = int(resources.min_replica_count)
+    max_count = int(resources.max_replica_count)
+    has_stz = "scale_to_zero_spec" in resources and bool(
+        type(resources).pb(resources).HasField("scale_to_zero_spec"))
+    if has_stz and version == "v1":
+        raise invalid("scale_to_zero_spec is only available through the v1beta1 API.",
+                      f"{field}.scale_to_zero_spec")
+    if min_count < 0:
+        raise invalid(f"min_replica_count must be >= 0, got {min_count}.",
+                      f"{field}.min_replica_count")
+    if min_count == 0 and not has_stz:
+        raise invalid("min_replica_count must be >= 1 unless scale_to_zero_spec is set "
+                      "(v1beta1).", f"{field}.min_replica_count")
+    if has_stz:
+        if min_count != 0:
+            raise invalid("scale_to_zero_spec requires min_replica_count = 0, got "
+                          f"{min_count}.", f"{field}.min_replica_count")
+        spec = resources.scale_to_zero_spec
+        for name in ("min_scaleup_period", "idle_scaledown_period"):
+            if name not in spec:
+                continue
+            seconds = getattr(spec, name).total_seconds()
+            low, high = SCALE_TO_ZERO_PERIOD_S
+            if seconds and not low <= seconds <= high:
+                raise invalid(f"scale_to_zero_spec.{name} is {seconds:g}s; allowed: "
+                              f"{low}s-{high}s.", f"{field}.scale_to_zero_spec.{name}")
+    if max_count and max_count < max(min_count, 1):
+        raise invalid(f"max_replica_count ({max_count}) must be >= min_replica_count "
+                      f"({min_count}).", f"{field}.max_replica_count")
+
+
+def check_alias(alias: str) -> None:
+    if not ALIAS.match(alias) or alias.isdigit():
+        raise invalid(f"Version alias \"{alias}\" is invalid: it must match "
+                      "[a-z][a-zA-Z0-9-]{0,126}[a-z0-9] and not be a number.", "version_aliases")
+
+
+# ---- List calls -----------------------------------------------------------------------
+_TERM = re.compile(r'^\s*(?P<key>[a-zA-Z_][a-zA-Z0-9_.-]*)\s*(?P<op>=|!=|:)\s*'
+                   r'(?P<value>"(?:[^"\\]|\\.)*"|[^\s"]+)\s*$')
+FILTER_FORMS = ('display_name="NAME"', 'labels.KEY="VALUE"', "labels.KEY:*", "A AND B")
+
+
+def parse_filter(text: str) -> Callable[[Any], bool]:
+    """A predicate for the List filters vxdeploy and gcloud send: display_name and labels."""
+    text = text.strip()
+    if not text:
+        return lambda _resource: True
+    terms = []
+    for part in re.split(r"\s+AND\s+", text):
+        match = _TERM.match(part)
+        if not match:
+            raise invalid(f"Unsupported filter expression {part!r}; supported forms: "
+                          f"{', '.join(FILTER_FORMS)}.", "filter")
+        key, op, value = match["key"], match["op"], match["value"]
+        if value.startswith('"'):
+            value = value[1:-1].replace('\\"', '"')
+        if key in ("display_name", "displayName"):
+            terms.append(_compare(lambda r: r.display_name, op, value))
+        elif key.startswith("labels."):
+            label = key.split(".", 1)[1]
+            if op == ":" and value == "*":
+                terms.append(lambda r, label=label: label in r.labels)
+            else:
+                terms.append(_compare(lambda r, label=label: r.labels.get(label), op, value))
+        else:
+            raise invalid(f"Unsupported filter field {key!r}; supported forms: "
+                          f"{', '.join(FILTER_FORMS)}.", "filter")
+    return lambda resource: all(term(resource) for term in terms)
+
+
+def _compare(get: Callable[[Any], Any], op: str, value: str) -> Callable[[Any], bool]:
+    if op == "!=":
+        return lambda r: get(r) != value
+    return lambda r: get(r) == value
+
+
+def paginate(items: Sequence[T], page_size: int, page_token: str) -> tuple[list[T], str]:
+    """One page and the next token ("" on the last page, or pagers loop forever)."""
+    if page_size < 0:
+        raise invalid(f"page_size must be >= 0, got {page_size}.", "page_size")
+    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    start = 0
+    if page_token:
+        try:
+            start = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("o:"))
+        except ValueError as exc:
+            raise invalid(f"Invalid page_token {page_token!r}.", "page_token") from exc
+        if start < 0 or start > len(items):
+            raise invalid(f"Invalid page_token {page_token!r}.", "page_token")
+    page = list(items[start:start + size])
+    end = start + size
+    token = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if end < len(items) else ""
+    return page, token
+
+
+def check_labels(labels: dict[str, str], field: str) -> None:
+    """Label keys and values as Google Cloud allows them."""
+    key_re = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+    value_re = re.compile(r"^[a-z0-9_-]{0,63}$")
+    for key, value in labels.items():
+        if not key_re.match(key):
+            raise invalid(f"Label key \"{key}\" is invalid: it must start with a lowercase "
+                          "letter and contain only [a-z0-9_-], at most 63 characters.", field)
+        if not value_re.match(value):
+            raise invalid(f"Label value \"{value}\" (key \"{key}\") is invalid: only "
+                          "[a-z0-9_-], at most 63 characters.", field)
+
+
+def require(condition: bool, message: str, field: str) -> None:
+    if not condition:
+        raise invalid(message, field)
+
+
+def precondition(condition: bool, message: str) -> None:
+    if not condition:
+        raise ApiError("FAILED_PRECONDITION", message)
