@@ -219,6 +219,18 @@ def test_label_change_updates_endpoint() -> None:
     assert change.after["labels"]["team"] == "x"
 
 
+def test_rollout_labels_are_neither_compared_nor_removed() -> None:
+    desired = make_desired()
+    live = converged(desired)
+    rollout_labels = {"vxdeploy-rollout": "running", "vxdeploy-rollout-step": "1"}
+    live.endpoint = replace(live.endpoint, labels={**live.endpoint.labels, **rollout_labels})
+    assert compute_plan(desired, live).empty
+    changed = make_desired(endpoint={"labels": {"team": "y"}})
+    (change,) = compute_plan(changed, live).changes
+    assert change.after["labels"]["vxdeploy-rollout"] == "running"
+    assert change.after["labels"]["team"] == "y"
+
+
 def test_endpoint_kind_cannot_change() -> None:
     old = make_desired()
     new = make_desired(endpoint={"kind": "dedicated"})

@@ -15,7 +15,7 @@ from typing import Any
 from vxdeploy.desired import CANDIDATE_ALIAS, STABLE_ALIAS, Desired, DesiredAlert
 from vxdeploy.errors import InvalidInputError
 from vxdeploy.live import LiveAlertPolicy, LiveDeployedModel, LiveEndpoint, LiveState
-from vxdeploy.profile.model import RolloutStrategy
+from vxdeploy.profile.model import EndpointKind, RolloutStrategy
 
 
 class Action(StrEnum):
@@ -40,6 +40,12 @@ MUTATING_SYMBOL = {
 }
 
 NEW_VERSION = "@new"  # placeholder for the version an earlier UPLOAD_MODEL creates
+# Endpoint labels that `vxdeploy rollout` owns: deploy neither compares nor removes them.
+ROLLOUT_LABEL_PREFIX = "vxdeploy-rollout"
+
+
+def _owned_labels(labels: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if not k.startswith(ROLLOUT_LABEL_PREFIX)}
 
 
 @dataclass(frozen=True)
@@ -109,11 +115,13 @@ def _endpoint_changes(desired: Desired, live: LiveEndpoint | None, name: str) ->
             hint="run `vxdeploy destroy` first, or choose another endpoint.name")
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
-    if live.labels != want.labels:
-        before["labels"], after["labels"] = live.labels, want.labels
+    if _owned_labels(live.labels) != want.labels:
+        kept = {k: v for k, v in live.labels.items() if k.startswith(ROLLOUT_LABEL_PREFIX)}
+        before["labels"], after["labels"] = live.labels, {**want.labels, **kept}
     if live.display_name != want.display_name:
         before["display_name"], after["display_name"] = live.display_name, want.display_name
-    if live.inference_timeout_s != want.inference_timeout_s:
+    if want.kind is not EndpointKind.PUBLIC and \
+            live.inference_timeout_s != want.inference_timeout_s:
         before["inference_timeout_s"] = live.inference_timeout_s
         after["inference_timeout_s"] = want.inference_timeout_s
     if not after:
