@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vxdeploy.cli.destroy",
     "vxdeploy.cli.rollout",
     "vxdeploy.cli.build",
+    "vxdeploy.cli.local",
 )
 
 
