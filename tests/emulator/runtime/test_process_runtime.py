@@ -199,3 +199,15 @@ def test_bad_manifest_and_bad_spec(tiny_containers: Path, tmp_path: Path) -> Non
         _spec(tiny_containers, tmp_path, runtime="vm")
     with pytest.raises(ValueError, match="health_route 'health' must start with '/'"):
         _spec(tiny_containers, tmp_path, health_route="health")
+
+
+def test_custom_container_with_its_own_command(tiny_containers: Path, tmp_path: Path) -> None:
+    script = tiny_containers / "flask" / "tiny_server.py"
+    spec = _spec(tiny_containers, tmp_path, container="custom", command=["{python}", str(script)])
+    server = start_model_server(spec)
+    try:
+        answer = _post(server.base_url + "/predict", {"instances": [[5, 5]]})
+        assert answer["predictions"] == [10]
+        assert answer["cwd"] == str(spec.log_path.parent)  # no bundled folder to run in
+    finally:
+        server.stop(grace_s=5)

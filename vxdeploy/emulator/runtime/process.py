@@ -162,16 +162,21 @@ def start_process_server(spec: ModelServerSpec) -> ProcessServer:
         manifest = load_manifest(spec.container, root=spec.containers_dir, command=spec.command)
     except ValueError as exc:
         raise ModelServerStartError(f"model server {spec.key!r}: {exc}") from exc
-    if not manifest.folder.is_dir():
-        raise ModelServerStartError(
-            f"model server {spec.key!r}: container folder {manifest.folder} does not exist"
-        )
+    folder = manifest.folder
+    if not folder.is_dir():
+        if spec.command is None:
+            raise ModelServerStartError(
+                f"model server {spec.key!r}: container folder {folder} does not exist"
+            )
+        # A custom container's own command: no bundled folder, run beside its log.
+        folder = spec.log_path.parent
+        folder.mkdir(parents=True, exist_ok=True)
     reason = ""
     for _attempt in range(_PORT_ATTEMPTS):
         port = free_port(HOST)
-        env = _environment(spec, manifest.folder, manifest.common, port)
+        env = _environment(spec, folder, manifest.common, port)
         log_start = spec.log_path.stat().st_size if spec.log_path.exists() else 0
-        popen = _launch(spec, manifest.command, manifest.folder, env)
+        popen = _launch(spec, manifest.command, folder, env)
         server = ProcessServer(
             key=spec.key,
             base_url=f"http://{HOST}:{port}",
