@@ -88,6 +88,7 @@ class ModelSpec(Strict):
     handler: str = Field("", description="Path to the user's handler module (pre/post-processing)")
     model_code: str = Field("", description="Path to the user's model code (state-dict format)")
     requirements: str = Field("", description="Path to an extra requirements.txt for the image")
+    base_image: str = Field("", description="BASE_IMAGE build argument (pin by @sha256 digest)")
     aliases: list[str] = Field(default_factory=list)
 
 
