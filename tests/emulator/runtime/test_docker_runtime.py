@@ -50,28 +50,45 @@ def test_no_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert isinstance(error, ModelServerStartError)  # callers catching the base see it too
     assert error.exit_code == ExitCode.ENGINE_UNAVAILABLE
     assert str(missing) in error.message
-    assert "DOCKER_HOST" in (error.hint or "") and 'runtime = "process"' in (error.hint or "")
+    assert "DOCKER_HOST" in (error.hint or "")
+    assert "vxdeploy-runtime=process" in (error.hint or "")
 
 
-def _engine():
+@pytest.fixture
+def engine(monkeypatch: pytest.MonkeyPatch):
+    """The engine VXDEPLOY_TEST_DOCKER_HOST (else DOCKER_HOST, else the default) names."""
     docker = pytest.importorskip("docker")
+    if os.environ.get("VXDEPLOY_TEST_DOCKER_HOST"):
+        monkeypatch.setenv("DOCKER_HOST", os.environ["VXDEPLOY_TEST_DOCKER_HOST"])
     try:
-        client = docker.from_env(timeout=5)
+        client = docker.from_env(timeout=10)
         client.ping()
     except docker.errors.DockerException as exc:
         pytest.skip(
-            f"no Docker engine reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST')}): "
-            f"{type(exc).__name__}"
+            f"no Docker engine reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST')}; set "
+            f"VXDEPLOY_TEST_DOCKER_HOST): {type(exc).__name__}"
         )
     return client
 
 
+def _base_image(client) -> str:
+    """A local image with python3: nothing can be pulled here."""
+    configured = os.environ.get("VXDEPLOY_TEST_DOCKER_BASE_IMAGE")
+    candidates = [configured] if configured else []
+    for repo in ("vxdeploy-test/debian", "vxdeploy-test/base", "python"):
+        candidates += [tag for image in client.images.list(name=repo) for tag in image.tags]
+    for tag in candidates:
+        if client.images.list(name=tag):
+            return tag
+    pytest.skip(
+        "no base image with python3 in the engine (set VXDEPLOY_TEST_DOCKER_BASE_IMAGE "
+        "or run scripts/docker/base-image.sh)"
+    )
+
+
 @pytest.fixture
-def tiny_image(tiny_server_source: str):
-    client = _engine()
-    base = os.environ.get("VXDEPLOY_TEST_DOCKER_BASE_IMAGE", "python:3.11-slim")
-    if not client.images.list(name=base):
-        pytest.skip(f"base image {base} is not in the engine (set VXDEPLOY_TEST_DOCKER_BASE_IMAGE)")
+def tiny_image(engine, tiny_server_source: str):
+    base = _base_image(engine)
     dockerfile = f'FROM {base}\nCOPY tiny_server.py /srv/\nCMD ["python3", "/srv/tiny_server.py"]\n'
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
@@ -81,13 +98,13 @@ def tiny_image(tiny_server_source: str):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     context.seek(0)
-    tag = "vxdeploy-test/tiny:latest"
-    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, pull=False)
-    yield tag
+    tag = "vxdeploy-test/tiny-server:latest"
+    engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, pull=False)
+    return tag
 
 
 @pytest.mark.docker
-def test_runs_an_image_and_removes_it(tmp_path: Path, tiny_image: str) -> None:
+def test_runs_an_image_and_removes_it(tmp_path: Path, engine, tiny_image: str) -> None:
     server = start_model_server(_spec(tmp_path, tiny_image))
     try:
         assert server.container_id and server.alive()
@@ -98,14 +115,14 @@ def test_runs_an_image_and_removes_it(tmp_path: Path, tiny_image: str) -> None:
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert json.loads(response.read())["predictions"] == [3]
-        container = _engine().containers.get(server.container_id)
+        container = engine.containers.get(server.container_id)
         assert container.labels["vxdeploy"] == "true"
         assert container.labels["vxdeploy.key"] == "ep1/dm1"
         assert adopt(json.loads(json.dumps(server.info()))).alive()
     finally:
         server.stop(grace_s=2)
     assert not server.alive()
-    assert not _engine().containers.list(all=True, filters={"id": server.container_id})
+    assert not engine.containers.list(all=True, filters={"id": server.container_id})
 
 
 @pytest.mark.docker

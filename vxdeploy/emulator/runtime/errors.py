@@ -23,12 +23,13 @@ class DockerEngineUnavailableError(EngineUnavailableError, ModelServerStartError
     """No Docker engine answered; the message says how to get one."""
 
     def __init__(self, detail: str):
+        from vxdeploy.build.engine import engine_hint
+
         ModelServerStartError.__init__(
             self,
             f"no Docker engine is reachable ({detail})",
             hint=(
-                "start one (e.g. `sudo systemctl start docker` or `dockerd &`), or point "
-                "DOCKER_HOST at a running engine (e.g. DOCKER_HOST=unix:///var/run/docker.sock "
-                'or tcp://HOST:2375), or deploy with runtime = "process"'
+                f"{engine_hint()}; or run the model as a process instead "
+                "(model label vxdeploy-runtime=process)"
             ),
         )
