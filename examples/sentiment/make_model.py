@@ -72,7 +72,9 @@ def write_common(folder: Path, fmt: str, seq_len: int | None = None, **extra: ob
 
 def save_torchscript(model: SentimentClassifier, folder: Path) -> None:
     folder.mkdir(parents=True)
-    torch.jit.script(model).save(str(folder / "model.pt"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # jit.script; still a served format
+        torch.jit.script(model).save(str(folder / "model.pt"))
     write_common(folder, "torchscript")
 
 

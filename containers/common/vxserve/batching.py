@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .device import is_out_of_memory, release_cached_memory
-from .errors import ModelFailure, OutOfMemory, Overloaded, ServeError, Unavailable
+from .errors import InvalidInput, ModelFailure, OutOfMemory, Overloaded, ServeError, Unavailable
 from .handler import BaseHandler
 
 
@@ -65,15 +65,46 @@ def run_group(
         w.future.set_result(part)
 
 
+_INPUT_MISMATCH = (
+    "shape",
+    "size mismatch",
+    "sizes of tensors",
+    "dimension",
+    "index out of range",
+    "expected scalar type",
+    "same dtype",
+    "cannot be multiplied",
+)
+
+
 def as_serve_error(exc: BaseException) -> ServeError:
-    """Map an exception from the model to the error the client should see."""
+    """Map an exception from the model to the error the client should see.
+
+    A request that ran alone and made torch complain about shapes, dtypes or indices sent
+    input the model cannot take: that is the client's 400, not a 500. Declaring `input`
+    in vxserve.json catches it earlier with a clearer message.
+    """
     if isinstance(exc, ServeError):
         return exc
     if is_out_of_memory(exc):
         return OutOfMemory("out of accelerator memory for this batch; retry with fewer instances")
-    return ModelFailure(
-        f"the model failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    )
+    text = _summary(exc)
+    if isinstance(exc, (RuntimeError, IndexError, ValueError)) and any(
+        marker in text.lower() for marker in _INPUT_MISMATCH
+    ):
+        return InvalidInput(f"the model rejected the input: {text}")
+    return ModelFailure(f"the model failed: {type(exc).__name__}: {text}")
+
+
+def _summary(exc: BaseException) -> str:
+    """The line that says what went wrong; TorchScript puts it last, after a traceback."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    last = lines[-1]
+    if len(lines) > 1 and ": " in last and last.split(": ", 1)[0].endswith("Error"):
+        return last.split(": ", 1)[1]
+    return lines[0]
 
 
 class Batcher:

@@ -100,6 +100,9 @@ class BaseHandler:
             whole = torch.as_tensor(instances)  # fast path: every instance the same shape
         except (ValueError, TypeError, RuntimeError):
             whole = None
+        mixed_bools = whole is not None and whole.dtype != torch.bool and _has_bool(instances)
+        if mixed_bools:
+            whole = None  # torch turns true/false into 1/0 next to numbers; refuse them
         if whole is not None and whole.dim() >= 1:
             try:
                 self._check_values(whole, dtype_name, None)
@@ -176,6 +179,8 @@ class BaseHandler:
             raise InvalidInput(
                 f"instance {index}: not a rectangular array of numbers ({_first_line(exc)})"
             ) from None
+        if tensor.dtype != torch.bool and dtype_name != "bool" and _has_bool(instance):
+            raise InvalidInput(f"instance {index}: expected numbers, got booleans")
         self._check_values(tensor, dtype_name, index)
         return tensor
 
@@ -366,6 +371,17 @@ def _to_python(out: Any) -> list[Any]:
             out = out.float()
         return out.tolist()
     return list(out)
+
+
+def _has_bool(value: Any) -> bool:
+    """True if a JSON array holds true/false anywhere (C-speed scan of the innermost lists)."""
+    if type(value) is bool:
+        return True
+    if type(value) is not list or not value:
+        return False
+    if type(value[0]) is list:
+        return any(_has_bool(v) for v in value)
+    return bool in set(map(type, value))
 
 
 def _default_cast(tensor: Any) -> Any:

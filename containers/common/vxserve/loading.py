@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,10 @@ def load_torch_model(manifest: Manifest, device: Any) -> Any:
 
     path = manifest.model_file
     if manifest.format == "torchscript":
-        model = torch.jit.load(str(path), map_location=device)
+        with warnings.catch_warnings():
+            # Deprecated in favour of torch.export, yet TorchScript is what many teams ship.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model = torch.jit.load(str(path), map_location=device)
     elif manifest.format == "export":
         program = torch.export.load(str(path))
         model = program.module()

@@ -1,0 +1,131 @@
+"""The batcher: gathers concurrent work, keeps results per request, isolates failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import torch
+from vxserve.batching import Batcher, Work, run_group
+from vxserve.errors import ModelFailure, OutOfMemory, Overloaded, Unavailable
+from vxserve.handler import TensorHandler
+
+
+class ScalingHandler(TensorHandler):
+    """x -> 10 * x, recording batch sizes; an instance holding -1 breaks the forward pass."""
+
+    def __init__(self, delay_s: float = 0.0, oom_above: int | None = None):
+        self.batches: list[int] = []
+        self.delay_s = delay_s
+        self.oom_above = oom_above
+
+    def inference(self, batch: Any) -> Any:
+        self.batches.append(batch.shape[0])
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.oom_above is not None and batch.shape[0] > self.oom_above:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        if bool((batch == -1).any()):
+            raise RuntimeError("index -1 is out of bounds")
+        return batch * 10
+
+
+def _items(*values: float) -> list[Any]:
+    return [torch.tensor([v]) for v in values]
+
+
+def _submit_concurrently(batcher: Batcher, payloads: list[list[float]]) -> list[Any]:
+    results: list[Any] = [None] * len(payloads)
+    barrier = threading.Barrier(len(payloads))
+
+    def go(i: int) -> None:
+        barrier.wait()
+        future = batcher.submit(("k",), _items(*payloads[i]))
+        try:
+            results[i] = future.result(timeout=10)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(payloads))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    return results
+
+
+def test_concurrent_requests_share_forward_passes_and_get_their_own_rows() -> None:
+    handler = ScalingHandler(delay_s=0.01)
+    batcher = Batcher(handler, max_batch_size=16, max_delay_s=0.02)
+    batcher.start()
+    try:
+        payloads = [[float(i), float(i) + 0.5] for i in range(24)]
+        results = _submit_concurrently(batcher, payloads)
+    finally:
+        batcher.stop()
+    for payload, out in zip(payloads, results, strict=True):
+        assert out.flatten().tolist() == [v * 10 for v in payload]
+    assert sum(handler.batches) == 48
+    assert max(handler.batches) > 2  # requests really were combined
+    assert max(handler.batches) <= 16  # and never past the limit
+
+
+def test_one_failing_request_does_not_fail_the_others_in_its_batch() -> None:
+    handler = ScalingHandler(delay_s=0.01)
+    batcher = Batcher(handler, max_batch_size=64, max_delay_s=0.05)
+    batcher.start()
+    try:
+        payloads = [[1.0], [2.0], [-1.0], [3.0], [4.0]]
+        results = _submit_concurrently(batcher, payloads)
+    finally:
+        batcher.stop()
+    assert isinstance(results[2], ModelFailure)
+    assert "index -1 is out of bounds" in results[2].message
+    assert [results[i].item() for i in (0, 1, 3, 4)] == [10.0, 20.0, 30.0, 40.0]
+    assert max(handler.batches) > 1  # the failure happened in a combined batch first
+
+
+def test_out_of_memory_retries_smaller_then_answers_503_for_what_still_does_not_fit() -> None:
+    handler = ScalingHandler(oom_above=2)
+    fits, too_big = Work("k", _items(1.0, 2.0)), Work("k", _items(1.0, 2.0, 3.0))
+    run_group(handler, [fits, too_big])
+    assert fits.future.result().flatten().tolist() == [10.0, 20.0]
+    error = too_big.future.exception()
+    assert isinstance(error, OutOfMemory) and error.http_status == 503
+    assert handler.batches == [5, 2, 3]
+
+
+def test_a_full_queue_answers_overloaded_and_a_stopped_one_unavailable() -> None:
+    handler = ScalingHandler(delay_s=0.3)
+    batcher = Batcher(handler, max_batch_size=1, max_delay_s=0.0, max_queue=2)
+    batcher.start()
+    try:
+        running = batcher.submit("k", _items(1.0))
+        deadline = time.monotonic() + 5
+        while not handler.batches and time.monotonic() < deadline:
+            time.sleep(0.005)  # wait until the first one occupies the model
+        queued = batcher.submit("k", _items(2.0, 3.0))
+        with pytest.raises(Overloaded, match="VXSERVE_MAX_QUEUE=2"):
+            batcher.submit("k", _items(4.0))
+        assert batcher.queued == 2
+    finally:
+        batcher.stop()
+    assert running.result(timeout=5).item() == 10.0
+    assert queued.result(timeout=5).flatten().tolist() == [20.0, 30.0]  # stop finishes the queue
+    with pytest.raises(Unavailable):
+        batcher.submit("k", _items(5.0))
+
+
+def test_a_lone_request_waits_at_most_the_batch_delay() -> None:
+    handler = ScalingHandler()
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.05)
+    batcher.start()
+    try:
+        started = time.monotonic()
+        batcher.submit("k", _items(1.0)).result(timeout=5)
+        waited = time.monotonic() - started
+    finally:
+        batcher.stop()
+    assert 0.04 <= waited < 1.0

@@ -1,0 +1,157 @@
+"""PredictionService: the serving contract without HTTP (readiness, errors, batching, drain)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from vxserve.config import ServeConfig
+from vxserve.handler import TensorHandler
+from vxserve.service import PredictionService
+
+
+def _service(directory: Path, **env: str) -> PredictionService:
+    settings = {"AIP_STORAGE_URI": str(directory), "VXSERVE_TORCH_THREADS": "1", **env}
+    return PredictionService(ServeConfig.from_env(settings))
+
+
+def _body(instances, **extra) -> bytes:
+    return json.dumps({"instances": instances, **extra}).encode()
+
+
+@pytest.fixture
+def ready(tiny_artifacts: dict[str, Path]):
+    service = _service(tiny_artifacts["torchscript"], VXSERVE_BATCHING="on")
+    service.load()
+    yield service
+    service.close()
+
+
+def test_health_is_503_until_loaded_and_warmed_then_200(tiny_artifacts) -> None:
+    service = _service(tiny_artifacts["torchscript"])
+    assert service.health() == (503, {"status": "loading"})
+    status, body = service.predict(_body([[0, 0, 0, 0]]))
+    assert status == 503 and "not ready" in body["error"]["message"]
+    service.load()
+    try:
+        assert service.health()[0] == 200
+    finally:
+        service.close()
+
+
+def test_a_load_failure_keeps_health_503_with_the_reason(tmp_path: Path) -> None:
+    service = _service(tmp_path / "missing")
+    service.load()
+    status, body = service.health()
+    assert status == 503 and body["status"] == "failed" and "does not exist" in body["error"]
+
+
+def test_predictions_equal_eager_in_order(ready: PredictionService, tiny_eager) -> None:
+    x = torch.randn(6, 4, generator=torch.Generator().manual_seed(3))
+    status, body = ready.predict(_body(x.tolist(), parameters={"ignored": True}))
+    assert status == 200
+    with torch.inference_mode():
+        probs = torch.softmax(tiny_eager(x), dim=1)
+    got = torch.tensor([list(p["probabilities"].values()) for p in body["predictions"]])
+    assert torch.allclose(got, probs, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"\xff\xfe", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "must be a JSON object"),
+        (b'{"inputs": []}', 400, 'no "instances" (keys: inputs)'),
+        (b'{"instances": {"a": 1}}', 400, '"instances" must be a list'),
+        (b'{"instances": []}', 400, '"instances" is empty'),
+        (b'{"instances": [[1,2,3,4]], "parameters": [1]}', 400, '"parameters" must be an object'),
+        (b'{"instances": [[1,2,3,"x"]]}', 400, "instance 0: not a rectangular array"),
+        # No input shape declared: the model's own complaint becomes the 400.
+        (b'{"instances": [[1.0,2.0,3.0]]}', 400, "the model rejected the input: mat1 and mat2"),
+        (b'{"instances": [[1,2,3,4]]}', 400, "the model rejected the input: mat1 and mat2 must"),
+        (b'{"instances": [[1,2,3,4], [true,2,3,4]]}', 400, "instance 1: expected numbers"),
+    ],
+)
+def test_bad_requests_answer_4xx_with_what_is_wrong(
+    ready: PredictionService, body: bytes, status: int, message: str
+) -> None:
+    got_status, got = ready.predict(body)
+    assert got_status == status and got["error"]["code"] == status
+    assert message in got["error"]["message"]
+    assert ready.health()[0] == 200  # and the server lives on
+
+
+def test_bodies_over_the_limit_answer_413(tiny_artifacts) -> None:
+    service = _service(tiny_artifacts["torchscript"], VXSERVE_MAX_BODY_BYTES="100")
+    service.load()
+    try:
+        big = _body([[0.0, 0.0, 0.0, 0.0]] * 20)
+        status, body = service.predict(big)
+        assert status == 413 and "VXSERVE_MAX_BODY_BYTES" in body["error"]["message"]
+        assert service.predict(b"", content_length=10_000)[0] == 413  # refused before reading
+        assert service.predict(_body([[0.0, 0.0, 0.0, 0.0]]))[0] == 200
+    finally:
+        service.close()
+
+
+def test_auto_batching_measures_and_explains_its_choice(tiny_artifacts) -> None:
+    service = _service(tiny_artifacts["export"], VXSERVE_BATCHING="auto")
+    service.load()
+    service.close()
+    assert service.batching_reason.startswith("auto: a batch of 8 is")
+    off = _service(tiny_artifacts["torchscript"], VXSERVE_BATCHING="off")
+    off.load()
+    assert (off.batching, off.batcher) == (False, None)
+    assert off.predict(_body([[1.0, 2.0, 3.0, 4.0]]))[0] == 200
+
+
+class SlowHandler(TensorHandler):
+    """Sleeps in every forward pass so a test can hold a request in flight."""
+
+    def inference(self, batch):
+        time.sleep(0.4)
+        return super().inference(batch)
+
+
+def test_drain_finishes_in_flight_requests_and_refuses_new_ones(tiny_artifacts) -> None:
+    config = ServeConfig.from_env(
+        {"AIP_STORAGE_URI": str(tiny_artifacts["export"]), "VXSERVE_WARMUP": "off"}
+    )
+    service = PredictionService(config, handler=SlowHandler())
+    service.load()
+    answers: list[int] = []
+
+    def call() -> None:
+        answers.append(service.predict(_body([[1.0, 2.0, 3.0, 4.0]]))[0])
+
+    slow = threading.Thread(target=call)
+    slow.start()
+    deadline = time.monotonic() + 5
+    while service.inflight == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    stopped = threading.Event()
+    service.drain_then(stopped.set)
+    time.sleep(0.05)
+    assert service.health()[0] == 503
+    status, body = service.predict(_body([[1, 2, 3, 4]]))
+    assert status == 503 and "draining" in body["error"]["message"]
+    assert not stopped.is_set()  # still waiting on the slow one
+    assert stopped.wait(5)
+    slow.join(5)
+    assert answers == [200]
+
+
+def test_metrics_count_requests_instances_and_batches(ready: PredictionService) -> None:
+    ready.predict(_body([[1.0, 2.0, 3.0, 4.0]] * 3))
+    ready.predict(b"nope")
+    text = ready.metrics.render()[0].decode()
+    assert 'vxserve_requests_total{code="200"} 1.0' in text
+    assert 'vxserve_requests_total{code="400"} 1.0' in text
+    assert "vxserve_instances_total 3.0" in text
+    assert "vxserve_batch_size_count" in text and "vxserve_queue_depth 0.0" in text
+    assert "vxserve_model_ready 1.0" in text and "vxserve_batching_enabled 1.0" in text
