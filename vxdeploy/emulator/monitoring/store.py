@@ -12,11 +12,12 @@ import math
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 DELAY_ENV = "VXDEPLOY_METRICS_DELAY_S"
 RETENTION_S = 7 * 24 * 3600  # older records are dropped when the store is loaded
+MAX_RECORDS = 1_000_000  # beyond this the oldest are dropped: bounded memory and load time
 FILE_NAME = "prediction_records.jsonl"
 
 
@@ -30,6 +31,11 @@ class PredictionRecord:
     latency_ms: float
     response_code: int
     instance_count: int = 1
+
+
+def _line(record: PredictionRecord) -> str:
+    """One JSON array per line (field order of PredictionRecord): compact and quick to load."""
+    return json.dumps(astuple(record)) + "\n"
 
 
 def _delay_from_env() -> float:
@@ -83,7 +89,7 @@ class MetricsStore:
         with open(self.path, encoding="utf-8") as handle:
             for line in handle:
                 try:
-                    record = PredictionRecord(**json.loads(line))
+                    record = PredictionRecord(*json.loads(line))
                 except (ValueError, TypeError):
                     dropped += 1  # a torn last line after a crash: skip it
                     continue
@@ -91,6 +97,9 @@ class MetricsStore:
                     kept.append(record)
                 else:
                     dropped += 1
+        if len(kept) > MAX_RECORDS:
+            dropped += len(kept) - MAX_RECORDS
+            kept = kept[-MAX_RECORDS:]
         self._records = kept
         if dropped:
             self._rewrite()
@@ -98,7 +107,7 @@ class MetricsStore:
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(asdict(r)) + "\n" for r in self._records)
+            handle.writelines(_line(r) for r in self._records)
         tmp.replace(self.path)
 
     def record(
@@ -130,11 +139,14 @@ class MetricsStore:
             response_code=int(response_code),
             instance_count=int(instance_count),
         )
-        line = json.dumps(asdict(entry)) + "\n"
+        line = _line(entry)
         with self._lock:
             self._records.append(entry)
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line)
+            if len(self._records) > MAX_RECORDS * 1.1:
+                del self._records[: len(self._records) - MAX_RECORDS]
+                self._rewrite()
 
     def visible(self, now: float | None = None) -> list[PredictionRecord]:
         """The records a reader can see at `now` (those older than the ingestion delay)."""

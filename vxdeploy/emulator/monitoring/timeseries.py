@@ -88,20 +88,25 @@ class Series:
         return (self.resource_labels, self.metric_labels)
 
 
-def _samples(info: MetricInfo, record: PredictionRecord) -> list[tuple[dict[str, str], float]]:
-    """What one prediction request contributes to `info`'s series: (labels, value)."""
-    dm = record.deployed_model_id
+def _contributions(info: MetricInfo, dm: str, code: int) -> list[tuple[dict[str, str], str]]:
+    """The series a request with this deployed model and status adds to, and what it adds:
+    "latency" (its latency_ms), "instances" (its instance count) or "one"."""
     name = info.type[len(ONLINE) :]
     if name == "prediction_latencies":
-        return [({"deployed_model_id": dm, "latency_type": "total"}, record.latency_ms)]
+        return [({"deployed_model_id": dm, "latency_type": "total"}, "latency")]
     if name == "prediction_count":
-        ok = 200 <= record.response_code < 300
-        return [({"deployed_model_id": dm}, record.instance_count)] if ok else []
+        return [({"deployed_model_id": dm}, "instances")] if 200 <= code < 300 else []
     if name == "error_count":
-        return [({"deployed_model_id": dm}, 1)] if record.response_code >= 400 else []
+        return [({"deployed_model_id": dm}, "one")] if code >= 400 else []
     if name == "response_count":
-        return [({"deployed_model_id": dm, "response_code": str(record.response_code)}, 1)]
+        return [({"deployed_model_id": dm, "response_code": str(code)}, "one")]
     return []
+
+
+def _value(record: PredictionRecord, what: str) -> float:
+    if what == "latency":
+        return record.latency_ms
+    return record.instance_count if what == "instances" else 1
 
 
 def _resource_labels(record: PredictionRecord) -> dict[str, str]:
@@ -153,13 +158,24 @@ def build_series(
     check_aggregation(info, aggregation)
     # series identity -> list of (timestamp, value)
     grouped: dict[tuple[Labels, Labels], list[tuple[float, float]]] = defaultdict(list)
+    # Requests share a handful of label sets: match the filter once per set, not per request.
+    plans: dict[tuple[str, str, str, int], list[tuple[tuple[Labels, Labels], str]]] = {}
     for record in records:
         if record.project != project or not start < record.timestamp <= end:
             continue
-        resource = _resource_labels(record)
-        for metric, value in _samples(info, record):
-            if matches(terms, _lookup(info.type, metric, resource)):
-                grouped[(_labels(metric), _labels(resource))].append((record.timestamp, value))
+        key = (record.location, record.endpoint_id, record.deployed_model_id, record.response_code)
+        plan = plans.get(key)
+        if plan is None:
+            resource = _resource_labels(record)
+            plan = plans[key] = [
+                ((_labels(metric), _labels(resource)), what)
+                for metric, what in _contributions(
+                    info, record.deployed_model_id, record.response_code
+                )
+                if matches(terms, _lookup(info.type, metric, resource))
+            ]
+        for series_key, what in plan:
+            grouped[series_key].append((record.timestamp, _value(record, what)))
     series = []
     for (metric_labels, resource_labels), samples in grouped.items():
         s = Series(info.type, metric_labels, resource_labels, info.kind, info.value_type, info.unit)
