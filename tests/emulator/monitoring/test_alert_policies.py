@@ -160,12 +160,12 @@ def test_update_without_mask_replaces_the_policy(mon, policy_factory) -> None:
             {
                 "aggregations": [
                     {
-                        "alignment_period": {"seconds": 90},
+                        "alignment_period": {"seconds": 30},
                         "per_series_aligner": m.Aggregation.Aligner.ALIGN_DELTA,
                     }
                 ]
             },
-            "alignment_period must be a multiple of 60s",
+            "alignment_period must be at least 60s, got 30s",
         ),
     ],
 )

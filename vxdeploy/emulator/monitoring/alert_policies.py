@@ -51,8 +51,8 @@ def _check_aggregations(where: str, aggregations: Any, info: Any) -> None:
         reducer = agg.cross_series_reducer.name
         period = _seconds(agg.alignment_period)
         field = f"{where}.aggregations[{i}]"
-        if aligner != "ALIGN_NONE" and period and (period < 60 or period % 60):
-            raise invalid(f"{field}.alignment_period must be a multiple of 60s, got {period:g}s")
+        if aligner != "ALIGN_NONE" and period < 60:
+            raise invalid(f"{field}.alignment_period must be at least 60s, got {period:g}s")
         if aligner not in ALIGNERS:
             raise invalid(f"{field}.per_series_aligner {aligner}: allowed {', '.join(ALIGNERS)}")
         if reducer not in REDUCERS:
