@@ -107,10 +107,10 @@ def upload(clients: Clients, model: Any, **request: Any) -> Any:
 def dedicated(
     types: Any, *, machine_type: str = "n1-standard-2", min_replicas: int = 1, **extra: Any
 ) -> Any:
+    extra.setdefault("max_replica_count", max(min_replicas, 1))
     return types.DedicatedResources(
         machine_spec=types.MachineSpec(machine_type=machine_type),
         min_replica_count=min_replicas,
-        max_replica_count=max(min_replicas, 1),
         **extra,
     )
 

@@ -19,8 +19,11 @@ def test_create_get_list_with_chosen_id_and_filters(v1):
     assert error_status(caught.value) == "ALREADY_EXISTS"
 
     assert v1.endpoints.get_endpoint(name=endpoint.name).display_name == "ep"
-    ours = list(v1.endpoints.list_endpoints(
-        request={"parent": PARENT, "filter": 'labels.managed-by="vxdeploy"'}))
+    ours = list(
+        v1.endpoints.list_endpoints(
+            request={"parent": PARENT, "filter": 'labels.managed-by="vxdeploy"'}
+        )
+    )
     assert [e.name for e in ours] == [endpoint.name]
     pages = list(v1.endpoints.list_endpoints(request={"parent": PARENT, "page_size": 1}).pages)
     assert len(pages) == 2 and pages[-1].next_page_token == ""
@@ -30,8 +33,12 @@ def test_create_get_list_with_chosen_id_and_filters(v1):
 
 def test_update_with_etag_and_mask_replaces(v1):
     endpoint = create_endpoint(v1, "e1", labels={"a": "1", "b": "2"})
-    update = v1.types.Endpoint(name=endpoint.name, etag=endpoint.etag, labels={"c": "3"},
-                               display_name="ignored-not-in-mask")
+    update = v1.types.Endpoint(
+        name=endpoint.name,
+        etag=endpoint.etag,
+        labels={"c": "3"},
+        display_name="ignored-not-in-mask",
+    )
     updated = v1.endpoints.update_endpoint(endpoint=update, update_mask={"paths": ["labels"]})
     assert dict(updated.labels) == {"c": "3"}  # replaced, not merged
     assert updated.display_name == "ep"  # outside the mask: untouched
@@ -43,20 +50,25 @@ def test_update_with_etag_and_mask_replaces(v1):
     assert error_status(caught.value) == "ABORTED"
 
     with pytest.raises(exceptions.BadRequest, match="updatable fields"):
-        v1.endpoints.update_endpoint(endpoint=v1.types.Endpoint(name=endpoint.name),
-                                     update_mask={"paths": ["network"]})
+        v1.endpoints.update_endpoint(
+            endpoint=v1.types.Endpoint(name=endpoint.name), update_mask={"paths": ["network"]}
+        )
 
 
-@pytest.mark.parametrize(("split", "message"), [
-    ({"123": 100}, 'key "123" is not a DeployedModel id'),
-    ({"0": 100}, '"0" is only allowed in DeployModel'),
-])
+@pytest.mark.parametrize(
+    ("split", "message"),
+    [
+        ({"123": 100}, 'key "123" is not a DeployedModel id'),
+        ({"0": 100}, '"0" is only allowed in DeployModel'),
+    ],
+)
 def test_update_split_rules_on_an_empty_endpoint(v1, split, message):
     endpoint = create_endpoint(v1)
     with pytest.raises(exceptions.BadRequest) as caught:
         v1.endpoints.update_endpoint(
             endpoint=v1.types.Endpoint(name=endpoint.name, traffic_split=split),
-            update_mask={"paths": ["traffic_split"]})
+            update_mask={"paths": ["traffic_split"]},
+        )
     assert message in str(caught.value)
     assert error_status(caught.value) == "INVALID_ARGUMENT"
     body = caught.value.response.json()["error"]
@@ -76,8 +88,12 @@ def test_unknown_resources_and_routes_answer_vertex_errors(v1, emulator):
     response = requests.put(f"{emulator.rest_url}/v1/{PARENT}/endpoints/x", timeout=5)
     assert response.status_code == 405
     assert "allowed: DELETE, GET, PATCH" in response.json()["error"]["message"]
-    response = requests.post(f"{emulator.rest_url}/v1/{PARENT}/endpoints", data=b"{oops",
-                             headers={"Content-Type": "application/json"}, timeout=5)
+    response = requests.post(
+        f"{emulator.rest_url}/v1/{PARENT}/endpoints",
+        data=b"{oops",
+        headers={"Content-Type": "application/json"},
+        timeout=5,
+    )
     assert response.status_code == 400
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
 

@@ -31,7 +31,8 @@ def test_upload_copies_local_artifacts_and_sets_output_fields(v1, emulator, tmp_
     assert list(got.version_aliases) == ["default"]
     assert got.etag and got.create_time and got.version_create_time
     assert list(got.supported_deployment_resources_types) == [
-        v1.types.Model.DeploymentResourcesType.DEDICATED_RESOURCES]
+        v1.types.Model.DeploymentResourcesType.DEDICATED_RESOURCES
+    ]
     assert got.artifact_uri == f"file://{source}"
 
 
@@ -43,15 +44,15 @@ def test_versions_aliases_and_lookup_by_version_or_alias(v1):
     assert v1.models.get_model(name=first.model).version_id == "1"
     assert v1.models.get_model(name=f"{first.model}@2").display_name == "echo v2"
 
-    merged = v1.models.merge_version_aliases(name=f"{first.model}@2",
-                                             version_aliases=["default", "canary"])
+    merged = v1.models.merge_version_aliases(
+        name=f"{first.model}@2", version_aliases=["default", "canary"]
+    )
     assert set(merged.version_aliases) == {"default", "canary"}
     assert v1.models.get_model(name=first.model).version_id == "2"
     assert v1.models.get_model(name=f"{first.model}@canary").version_id == "2"
     assert list(v1.models.get_model(name=f"{first.model}@1").version_aliases) == []
 
-    removed = v1.models.merge_version_aliases(name=f"{first.model}@2",
-                                              version_aliases=["-canary"])
+    removed = v1.models.merge_version_aliases(name=f"{first.model}@2", version_aliases=["-canary"])
     assert list(removed.version_aliases) == ["default"]
     with pytest.raises(exceptions.BadRequest) as caught:
         v1.models.merge_version_aliases(name=f"{first.model}@2", version_aliases=["-default"])
@@ -65,8 +66,12 @@ def test_versions_aliases_and_lookup_by_version_or_alias(v1):
 
 def test_list_models_filters_and_pages(v1):
     for index in range(5):
-        upload(v1, echo_model(v1.types, display_name=f"m{index}",
-                              labels={"team": "a" if index % 2 == 0 else "b"}))
+        upload(
+            v1,
+            echo_model(
+                v1.types, display_name=f"m{index}", labels={"team": "a" if index % 2 == 0 else "b"}
+            ),
+        )
     everything = list(v1.models.list_models(parent=PARENT))
     assert len(everything) == 5
 
@@ -87,8 +92,9 @@ def test_list_models_filters_and_pages(v1):
 def test_upload_rules(v1, tmp_path: Path):
     upload(v1, echo_model(v1.types), model_id="taken")
     with pytest.raises(exceptions.Conflict) as caught:
-        v1.models.upload_model(request={"parent": PARENT, "model": echo_model(v1.types),
-                                        "model_id": "taken"})
+        v1.models.upload_model(
+            request={"parent": PARENT, "model": echo_model(v1.types), "model_id": "taken"}
+        )
     assert error_status(caught.value) == "ALREADY_EXISTS"
 
     bad_label = echo_model(v1.types, labels={"vxdeploy-container": "tomcat"})

@@ -149,10 +149,11 @@ class Router:
         if len(body) > target.limit_bytes:
             raise invalid(f"Request payload size exceeds the limit: {target.limit_bytes} bytes.")
         gapic_raw = False
+        instances = 1
         if raw:
             body, content_type, gapic_raw = _unwrap_http_body(body, content_type)
         else:
-            _check_predict_body(body)
+            instances = _check_predict_body(body)
         status = 500
         try:
             status, out_type, out = self._call(target, body, content_type or "application/json")
@@ -167,7 +168,7 @@ class Router:
             status = error.http_status
             raise
         finally:
-            self._record(target, started, status)
+            self._record(target, started, status, instances)
 
     def _call(self, target: Target, body: bytes, content_type: str) -> tuple[int, str, bytes]:
         emu = self.emu
@@ -203,16 +204,18 @@ class Router:
                            http_status=status)
         return status, out_type, out
 
-    def _record(self, target: Target, started: float, status: int) -> None:
+    def _record(self, target: Target, started: float, status: int, instances: int) -> None:
         metrics = self.emu.metrics
         if metrics is None:
             return
         metrics.record(project=target.project, location=target.location,
                        endpoint_id=target.endpoint_id, deployed_model_id=target.deployed_model_id,
-                       latency_ms=(time.perf_counter() - started) * 1000.0, response_code=status)
+                       latency_ms=(time.perf_counter() - started) * 1000.0, response_code=status,
+                       instance_count=instances)
 
 
-def _check_predict_body(body: bytes) -> None:
+def _check_predict_body(body: bytes) -> int:
+    """Validate a Predict body as Vertex does; the number of instances it carries."""
     try:
         data = json.loads(body or b"{}")
     except ValueError as error:
@@ -223,6 +226,7 @@ def _check_predict_body(body: bytes) -> None:
     if unknown:
         raise invalid(f"Invalid JSON payload received. Unknown name {sorted(unknown)[0]!r}: "
                       "allowed: instances, parameters.")
+    return len(data["instances"])
 
 
 def _unwrap_http_body(body: bytes, content_type: str) -> tuple[bytes, str, bool]:
