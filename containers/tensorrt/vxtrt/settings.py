@@ -1,0 +1,66 @@
+"""vxtrt's own knobs (`VXSERVE_TRT_*`), on top of the shared vxserve ServeConfig."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from vxserve.config import ServeConfig
+from vxserve.errors import ConfigError
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime")
+PRECISIONS = ("fp16", "fp32", "int8")
+
+
+@dataclass(frozen=True)
+class TrtSettings:
+    serve: ServeConfig
+    backend: str = "auto"  # auto: TensorRT where it and a GPU exist, else ONNX Runtime
+    precision: str = "fp16"
+    cache_dir: Path = Path("/tmp/vxserve-cache/vxtrt")  # ONNX exports and engines
+    max_batch: int = 32  # TensorRT optimization profile max; bigger batches are chunked
+    max_dim: int = 512  # TensorRT profile max for dynamic non-batch dims (e.g. sequence)
+    calibration: Path | None = None  # JSON list of instances for int8 calibration
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TrtSettings:
+        """Read and validate; a bad value raises ConfigError naming the variable."""
+        env = os.environ if env is None else env
+        serve = ServeConfig.from_env(env)
+        backend = _choice(env, "VXSERVE_TRT_BACKEND", "auto", BACKENDS)
+        precision = _choice(env, "VXSERVE_TRT_PRECISION", "fp16", PRECISIONS)
+        cache = env.get("VXSERVE_TRT_CACHE_DIR", "").strip()
+        calibration = env.get("VXSERVE_TRT_CALIBRATION", "").strip()
+        if calibration and not Path(calibration).is_file():
+            raise ConfigError(f"VXSERVE_TRT_CALIBRATION={calibration!r} is not a file")
+        return cls(
+            serve=serve,
+            backend=backend,
+            precision=precision,
+            cache_dir=Path(cache) if cache else serve.cache_dir / "vxtrt",
+            max_batch=_int(env, "VXSERVE_TRT_MAX_BATCH", max(serve.batch_size, 1)),
+            max_dim=_int(env, "VXSERVE_TRT_MAX_DIM", 512),
+            calibration=Path(calibration) if calibration else None,
+        )
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, "").strip().lower() or default
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigError(f"{name}={value} must be >= 1")
+    return value
