@@ -24,6 +24,18 @@ def _json(status: int, body: dict[str, Any]) -> Response:
     )
 
 
+def _read_at_most(stream: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = stream.read(min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def create_app(service: PredictionService | None = None) -> Flask:
     """Build the WSGI app; the model loads later (gunicorn's post_worker_init, or the caller).
 
@@ -36,7 +48,6 @@ def create_app(service: PredictionService | None = None) -> Flask:
     config = service.config
     app = Flask("vxserve-flask")
     app.config[SERVICE_KEY] = service
-    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # chunked bodies without a length
 
     @app.get(config.health_route)
     def health() -> Response:
@@ -48,8 +59,11 @@ def create_app(service: PredictionService | None = None) -> Flask:
         if length is not None and length > config.max_body_bytes:
             # Answer before reading a body we will refuse anyway.
             return _json(*service.predict(b"", content_length=length))
-        # Raw bytes whatever the Content-Type says (curl -d sends form-urlencoded).
-        body = request.get_data(cache=False, parse_form_data=False)
+        if length is None:  # chunked: read at most one byte past the limit
+            body = _read_at_most(request.environ["wsgi.input"], config.max_body_bytes + 1)
+        else:
+            # Raw bytes whatever the Content-Type says (curl -d sends form-urlencoded).
+            body = request.get_data(cache=False, parse_form_data=False)
         return _json(*service.predict(body, content_length=length))
 
     @app.get("/metrics")

@@ -212,11 +212,13 @@ class BaseHandler:
                 raise InvalidInput(f"instance {index}: expected an array, got a single number")
             return
         shape = tuple(tensor.shape)
+        want = "[" + ", ".join("any" if e is None else str(e) for e in expected) + "]"
+        if not shape and expected:
+            raise InvalidInput(f"instance {index}: expected an array of shape {want}, got a number")
         ok = len(shape) == len(expected) and all(
             e is None or e == s for e, s in zip(expected, shape, strict=False)
         )
         if not ok:
-            want = "[" + ", ".join("any" if e is None else str(e) for e in expected) + "]"
             raise InvalidInput(f"instance {index} has shape {list(shape)}, expected {want}")
 
     def handle(self, instances: list[Any], parameters: dict[str, Any]) -> list[Any]:

@@ -117,7 +117,7 @@ class PredictionService:
             return mode == "on", f"VXSERVE_BATCHING={mode}, no warm-up instances"
         handler = self.handler
         assert handler is not None
-        n = max(2, min(self.config.batch_size, 8))
+        n = max(2, min(self.config.batch_size, 16))
         single = handler.preprocess(examples[:1], {})
         many = handler.preprocess([examples[i % len(examples)] for i in range(n)], {})
         for _ in range(2):  # first passes pay for lazy init, allocator growth, JIT

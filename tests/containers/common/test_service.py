@@ -103,7 +103,7 @@ def test_auto_batching_measures_and_explains_its_choice(tiny_artifacts) -> None:
     service = _service(tiny_artifacts["export"], VXSERVE_BATCHING="auto")
     service.load()
     service.close()
-    assert service.batching_reason.startswith("auto: a batch of 8 is")
+    assert service.batching_reason.startswith("auto: a batch of 16 is")
     off = _service(tiny_artifacts["torchscript"], VXSERVE_BATCHING="off")
     off.load()
     assert (off.batching, off.batcher) == (False, None)
