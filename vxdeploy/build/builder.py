@@ -8,6 +8,7 @@ A push ends with the registry's manifest digest, the only reference deploy uses
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 BUILD_HASH_LABEL = "ai.vxdeploy.build-hash"
 CONTAINER_LABEL = "ai.vxdeploy.container"
 DEFAULT_NETWORK = "host"
+# The same override the emulator's process runtime reads: another containers/ folder.
+CONTAINERS_DIR_ENV = "VXDEPLOY_CONTAINERS_DIR"
 _PULL_FAILURES = ("pull access denied", "manifest unknown", "not found", "failed to resolve",
                   "no such host", "dial tcp", "tls handshake timeout", "client.timeout",
                   "connection refused", "no basic auth credentials", "unauthorized")
@@ -129,7 +132,7 @@ def prepare_context(loaded: LoadedProfile, *, base_image: str | None = None,
         raise InvalidInputError(
             f"{loaded.path}: model.container = 'custom' deploys model.image as it is, so there "
             "is nothing to build; use one of: flask, torchserve, tensorrt")
-    root = containers_root or containers_dir()
+    root = containers_root or Path(os.environ.get(CONTAINERS_DIR_ENV) or containers_dir())
     container_dir = root / kind.value
     dockerfile_path = container_dir / DOCKERFILE
     if not dockerfile_path.is_file():
