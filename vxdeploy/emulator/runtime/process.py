@@ -106,6 +106,12 @@ class ProcessServer(RunningServer):
         return not _group_exists(self.pid)
 
     def stop(self, grace_s: float = 10) -> None:
+        try:
+            self._stop(grace_s)
+        finally:
+            self._reap()
+
+    def _stop(self, grace_s: float) -> None:
         if self._group_gone():
             return
         self._signal_group(signal.SIGTERM)
@@ -118,6 +124,12 @@ class ProcessServer(RunningServer):
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not self._group_gone():
             time.sleep(0.05)
+
+    def _reap(self) -> None:
+        """Collect the leader's exit status so no zombie outlives stop()."""
+        if self._popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._popen.wait(timeout=2)
 
     def info(self) -> dict[str, Any]:
         return {**super().info(), "start_time": self._start_time}

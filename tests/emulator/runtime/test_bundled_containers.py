@@ -1,4 +1,4 @@
-"""The process runtime running the real bundled Flask server with the example model."""
+"""The process runtime running the real bundled servers with the example model."""
 
 from __future__ import annotations
 
@@ -19,25 +19,29 @@ INSTANCES = REPO / "examples" / "sentiment" / "instances.json"
 pytestmark = pytest.mark.slow
 
 
-def _group_alive(pgid: int) -> bool:
+def _group_members(pgid: int) -> list[str]:
+    """Live (non-zombie) processes of the group, by command name."""
+    names = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            text = stat.read_text()
         except OSError:
             continue
+        fields = text.rsplit(")", 1)[1].split()
         if fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
+            names.append(text.split("(", 1)[1].rsplit(")", 1)[0])
+    return names
 
 
-def test_flask_server_serves_the_example_model(tmp_path: Path) -> None:
-    if not (containers_dir() / "flask" / "container.toml").is_file():
-        pytest.skip("containers/flask/container.toml is not there")
+@pytest.mark.parametrize(("container", "tree"), [("flask", "python"), ("torchserve", "java")])
+def test_bundled_server_serves_the_example_model(tmp_path: Path, container: str, tree: str) -> None:
+    if not (containers_dir() / container / "container.toml").is_file():
+        pytest.skip(f"containers/{container}/container.toml is not there")
     if not (ARTIFACTS / "model.pt").is_file():
         pytest.skip(f"no example model at {ARTIFACTS}: run `make example`")
     spec = ModelServerSpec(
-        key="1001/2002",
-        container="flask",
+        key=f"1001/{container}",
+        container=container,
         image_uri="",
         env={
             "AIP_STORAGE_URI": str(ARTIFACTS),
@@ -50,22 +54,30 @@ def test_flask_server_serves_the_example_model(tmp_path: Path) -> None:
         },
         health_route="/health",
         predict_route="/predict",
-        log_path=tmp_path / "flask.log",
+        log_path=tmp_path / f"{container}.log",
         ready_timeout_s=120,
     )
     began = time.monotonic()
     server = start_model_server(spec)
     ready_s = time.monotonic() - began
     try:
+        assert server.pid is not None
+        # The whole tree is in the server's group: gunicorn's worker, TorchServe's JVM.
+        members = _group_members(server.pid)
+        assert len(members) >= 2 and any(m.startswith(tree) for m in members), members
         body = INSTANCES.read_bytes()
         request = urllib.request.Request(
             server.base_url + "/predict", data=body, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.loads(response.read())
         assert len(answer["predictions"]) == len(json.loads(body)["instances"])
-        print(f"flask server healthy after {ready_s:.1f}s")
+        print(f"{container} server healthy after {ready_s:.1f}s")
     finally:
-        server.stop(grace_s=10)
+        began = time.monotonic()
+        server.stop(grace_s=15)
+        print(f"{container} server stopped in {time.monotonic() - began:.1f}s")
     assert not server.alive()
-    assert server.pid is not None and not _group_alive(server.pid)  # gunicorn worker too
+    assert _group_members(server.pid) == []
+    # reaped, not a zombie
+    assert not Path(f"/proc/{server.pid}").exists()
