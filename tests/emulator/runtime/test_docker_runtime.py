@@ -1,14 +1,13 @@
 """The docker runtime: a clear error without an engine; the real thing where one answers.
 
-The real-engine tests build a tiny image FROM a base image already in the engine
-(`VXDEPLOY_TEST_DOCKER_BASE_IMAGE`, default python:3.11-slim): nothing is pulled.
+The real-engine tests build a tiny image FROM the local base image `make docker-up` makes
+(VXDEPLOY_TEST_BASE_IMAGE): nothing is pulled.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -55,40 +54,20 @@ def test_no_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def engine(monkeypatch: pytest.MonkeyPatch):
-    """The engine VXDEPLOY_TEST_DOCKER_HOST (else DOCKER_HOST, else the default) names."""
-    docker = pytest.importorskip("docker")
-    if os.environ.get("VXDEPLOY_TEST_DOCKER_HOST"):
-        monkeypatch.setenv("DOCKER_HOST", os.environ["VXDEPLOY_TEST_DOCKER_HOST"])
-    try:
-        client = docker.from_env(timeout=10)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.skip(
-            f"no Docker engine reachable (DOCKER_HOST={os.environ.get('DOCKER_HOST')}; set "
-            f"VXDEPLOY_TEST_DOCKER_HOST): {type(exc).__name__}"
-        )
-    return client
+def engine(docker_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+    """A client for the test engine, with DOCKER_HOST pointing the runtime at it."""
+    import docker
 
-
-def _base_image(client) -> str:
-    """A local image with python3: nothing can be pulled here."""
-    configured = os.environ.get("VXDEPLOY_TEST_DOCKER_BASE_IMAGE")
-    candidates = [configured] if configured else []
-    for repo in ("vxdeploy-test/debian", "vxdeploy-test/base", "python"):
-        candidates += [tag for image in client.images.list(name=repo) for tag in image.tags]
-    for tag in candidates:
-        if client.images.list(name=tag):
-            return tag
-    pytest.skip(
-        "no base image with python3 in the engine (set VXDEPLOY_TEST_DOCKER_BASE_IMAGE "
-        "or run scripts/docker/base-image.sh)"
-    )
+    monkeypatch.setenv("DOCKER_HOST", docker_settings["VXDEPLOY_TEST_DOCKER_HOST"])
+    client = docker.DockerClient(base_url=docker_settings["VXDEPLOY_TEST_DOCKER_HOST"], timeout=60)
+    yield client
+    client.close()
 
 
 @pytest.fixture
-def tiny_image(engine, tiny_server_source: str):
-    base = _base_image(engine)
+def tiny_image(engine, docker_settings: dict[str, str], tiny_server_source: str) -> str:
+    """The tiny server on the local base image (built, never pulled)."""
+    base = docker_settings["VXDEPLOY_TEST_BASE_IMAGE"]
     dockerfile = f'FROM {base}\nCOPY tiny_server.py /srv/\nCMD ["python3", "/srv/tiny_server.py"]\n'
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
