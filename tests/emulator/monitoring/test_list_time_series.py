@@ -355,3 +355,13 @@ def test_known_metric_without_data_and_errors(mon) -> None:
                 )
             )
         )
+    with pytest.raises(exceptions.InvalidArgument, match="secondary_aggregation is not supported"):
+        _list(
+            mon,
+            "prediction_count",
+            aggregation={
+                "alignment_period": {"seconds": 60},
+                "per_series_aligner": Aligner.ALIGN_DELTA,
+            },
+            secondary_aggregation={"cross_series_reducer": Reducer.REDUCE_SUM},
+        )

@@ -124,6 +124,11 @@ class MetricService:
         if start > end:
             raise invalid("interval.start_time must not be after interval.end_time")
         aggregation = self._aggregation(request)
+        if "secondary_aggregation" in request:
+            raise invalid(
+                "secondary_aggregation is not supported by the emulator; "
+                "use aggregation (alignment_period, per_series_aligner, cross_series_reducer)"
+            )
         mv3 = _types()
         if info is None or not info.computed:
             series: list[Series] = []
