@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import urllib.request
 from pathlib import Path
@@ -211,3 +212,26 @@ def test_custom_container_with_its_own_command(tiny_containers: Path, tmp_path: 
         assert answer["cwd"] == str(spec.log_path.parent)  # no bundled folder to run in
     finally:
         server.stop(grace_s=5)
+
+
+def test_adopted_stop_kills_orphaned_workers(tiny_containers: Path, tmp_path: Path) -> None:
+    """The leader died (e.g. gunicorn's master) and its worker lives on: stop() ends it."""
+    pid_file = tmp_path / "child.pid"
+    env = {"TINY_MODE": "child", "TINY_CHILD_PID_FILE": str(pid_file)}
+    server = start_model_server(_spec(tiny_containers, tmp_path, env=env))
+    try:
+        child = int(pid_file.read_text())
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while _pid_running(server.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        adopted = adopt(server.info())
+        assert not adopted.alive()
+        assert _pid_running(child)
+        adopted.stop(grace_s=5)
+        deadline = time.monotonic() + 5
+        while _pid_running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _pid_running(child)
+    finally:
+        server.stop(grace_s=0)

@@ -21,14 +21,18 @@ HOST = "127.0.0.1"
 _PORT_ATTEMPTS = 3  # free_port() races other processes; a lost race is retried
 
 
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first), None if gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _start_time(pid: int) -> str | None:
     """The kernel's start time of `pid`: tells our server from a later one reusing the pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 22 (starttime), counted after the parenthesised command name.
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = _stat(pid)
+    return fields[19] if fields else None  # field 22 of stat, counted after the name
 
 
 def _group_exists(pgid: int) -> bool:
@@ -82,11 +86,21 @@ class ProcessServer(RunningServer):
     def _leader_alive(self) -> bool:
         if self._popen is not None:
             return self._popen.poll() is None
-        current = _start_time(self.pid)  # adopted: not our child, check identity instead
-        if current is None or current != self._start_time:
-            return False
-        state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        return state != "Z"
+        fields = _stat(self.pid)  # adopted: not our child, so check identity instead
+        return fields is not None and fields[19] == self._start_time and fields[0] != "Z"
+
+    def _group_is_ours(self) -> bool:
+        """Whether group `pid` may still hold our processes.
+
+        The kernel never hands out a pid still in use as a process-group id, so while the
+        leader is gone any members left in the group are ours (orphaned workers); a live
+        process with that pid but another start time means the group ended and the pid was
+        reused: signalling it would hit a stranger.
+        """
+        if self._popen is not None:
+            return True
+        current = _start_time(self.pid)
+        return current is None or current == self._start_time
 
     def alive(self) -> bool:
         return self._leader_alive()
@@ -95,10 +109,9 @@ class ProcessServer(RunningServer):
         return self._popen.poll() if self._popen is not None else None
 
     def _signal_group(self, sig: signal.Signals) -> None:
-        if self._popen is None and not self._leader_alive():
-            return  # adopted and gone: the pid may belong to someone else by now
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, sig)
+        if self._group_is_ours():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, sig)
 
     def _group_gone(self) -> bool:
         if self._popen is not None:
@@ -112,7 +125,7 @@ class ProcessServer(RunningServer):
             self._reap()
 
     def _stop(self, grace_s: float) -> None:
-        if self._group_gone():
+        if not self._group_is_ours() or self._group_gone():
             return
         self._signal_group(signal.SIGTERM)
         deadline = time.monotonic() + max(0.0, grace_s)
