@@ -110,3 +110,12 @@ def test_crashing_container_fails_fast_with_its_log(tmp_path: Path, tiny_image: 
     with pytest.raises(ModelServerStartError) as caught:
         start_model_server(spec)
     assert "model file missing" in caught.value.log_tail
+
+
+@pytest.mark.docker
+def test_missing_image_is_a_clear_error(tmp_path: Path, engine) -> None:
+    image = "127.0.0.1:9/vxdeploy-test/never-built:1"  # nothing listens on port 9
+    with pytest.raises(ModelServerStartError) as caught:
+        start_model_server(_spec(tmp_path, image))
+    assert f"image {image!r} is not in the engine and pulling it failed" in str(caught.value)
+    assert "vxdeploy build" in (caught.value.hint or "")

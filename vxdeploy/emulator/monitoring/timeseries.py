@@ -374,7 +374,8 @@ def _reduce(series: list[Series], agg: Aggregation) -> list[Series]:
     for (metric_labels, resource_labels), members in groups.items():
         first = members[0]
         value_type = _reduced_type(agg.reducer, first.value_type)
-        kind = first.kind if value_type == first.value_type and first.kind == DELTA else GAUGE
+        keeps_kind = agg.reducer in ("REDUCE_SUM", "REDUCE_MIN", "REDUCE_MAX")
+        kind = DELTA if keeps_kind and first.kind == DELTA else GAUGE
         at: dict[tuple[float, float], list[Value]] = defaultdict(list)
         for s in members:
             for p in s.points:

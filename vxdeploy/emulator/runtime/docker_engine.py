@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import math
 import os
 import re
 import threading
@@ -16,11 +18,14 @@ from vxdeploy.emulator.runtime.net import free_port, wait_healthy
 from vxdeploy.emulator.runtime.server import RunningServer
 from vxdeploy.emulator.runtime.spec import ModelServerSpec
 
+log = logging.getLogger(__name__)
+
 HOST = "127.0.0.1"
 NETWORK_ENV = "VXDEPLOY_DOCKER_NETWORK"  # "host" | "bridge"; default: what the engine has
 LABEL = "vxdeploy"
 KEY_LABEL = "vxdeploy.key"
-_API_TIMEOUT_S = 30
+_CONNECT_TIMEOUT_S = 10
+_API_TIMEOUT_S = 600
 
 
 def docker_client() -> Any:
@@ -28,12 +33,32 @@ def docker_client() -> Any:
     import docker
 
     try:
-        client = docker.from_env(timeout=_API_TIMEOUT_S)
+        client = docker.from_env(timeout=_CONNECT_TIMEOUT_S)
         client.ping()
-    except docker.errors.DockerException as exc:
+    except Exception as exc:  # DockerException, or requests' errors on odd DOCKER_HOST values
         where = os.environ.get("DOCKER_HOST") or "the default socket unix:///var/run/docker.sock"
         raise DockerEngineUnavailableError(f"{where}: {exc}") from exc
+    client.api.timeout = _API_TIMEOUT_S  # pulls and a long stop grace outlast a ping
     return client
+
+
+def _ensure_image(client: Any, spec: ModelServerSpec) -> None:
+    """Pull the image only when the engine lacks it, with an error that says which."""
+    import docker
+
+    try:
+        client.images.get(spec.image_uri)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(spec.image_uri)
+    except docker.errors.DockerException as exc:
+        raise ModelServerStartError(
+            f"model server {spec.key!r}: image {spec.image_uri!r} is not in the engine "
+            f"and pulling it failed: {exc}",
+            hint="build it first (`vxdeploy build`), or push it where this engine can pull it",
+        ) from exc
 
 
 def _use_host_network(client: Any) -> bool:
@@ -103,11 +128,11 @@ class DockerServer(RunningServer):
         import docker
 
         try:
-            self._container.stop(timeout=max(0, int(grace_s)))
+            self._container.stop(timeout=max(0, math.ceil(grace_s)))
         except docker.errors.NotFound:
             return
-        except docker.errors.APIError:
-            pass  # already stopping or dead: removal below settles it
+        except Exception as exc:  # already stopping, or the engine was slow: force it below
+            log.debug("docker stop %s: %s", self.container_id, exc)
         with contextlib.suppress(docker.errors.NotFound):
             self._container.remove(force=True)
 
@@ -132,6 +157,7 @@ def start_docker_server(spec: ModelServerSpec) -> DockerServer:
         env["AIP_HTTP_PORT"] = str(spec.container_port)
         options["ports"] = {f"{spec.container_port}/tcp": (HOST, host_port)}
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    _ensure_image(client, spec)
     try:
         container = client.containers.run(
             spec.image_uri,
@@ -141,12 +167,6 @@ def start_docker_server(spec: ModelServerSpec) -> DockerServer:
             labels={**spec.labels, LABEL: "true", KEY_LABEL: spec.key},
             **options,
         )
-    except docker.errors.ImageNotFound as exc:
-        raise ModelServerStartError(
-            f"model server {spec.key!r}: image {spec.image_uri!r} is not in the engine "
-            f"and could not be pulled: {exc}",
-            hint="build it first (vxdeploy build) or pull it where the engine can reach it",
-        ) from exc
     except docker.errors.DockerException as exc:
         raise ModelServerStartError(
             f"model server {spec.key!r}: docker run {spec.image_uri!r} failed: {exc}"
