@@ -119,3 +119,47 @@ def test_missing_image_is_a_clear_error(tmp_path: Path, engine) -> None:
         start_model_server(_spec(tmp_path, image))
     assert f"image {image!r} is not in the engine and pulling it failed" in str(caught.value)
     assert "vxdeploy build" in (caught.value.hint or "")
+
+
+REPO = Path(__file__).resolve().parents[3]
+ARTIFACTS = REPO / "examples" / "sentiment" / "artifacts" / "torchscript"
+
+
+def _flask_image(engine) -> str | None:
+    """The bundled flask image tests/build leaves in the engine (building it takes minutes)."""
+    for image in engine.images.list():
+        for tag in image.tags:
+            if tag.rsplit(":", 1)[0].endswith("/vxdeploy/sentiment-flask"):
+                return tag
+    return None
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_bundled_flask_image_with_local_artifacts(tmp_path: Path, engine) -> None:
+    image = _flask_image(engine)
+    if image is None:
+        pytest.skip("no sentiment-flask image in the engine (tests/build makes it)")
+    if not (ARTIFACTS / "model.pt").is_file():
+        pytest.skip(f"no example model at {ARTIFACTS}: run `make example`")
+    env = {
+        "AIP_HEALTH_ROUTE": "/health",
+        "AIP_PREDICT_ROUTE": "/predict",
+        "AIP_STORAGE_URI": f"file://{ARTIFACTS}",  # mounted read-only by the runtime
+        "VXSERVE_TORCH_THREADS": "1",
+    }
+    server = start_model_server(_spec(tmp_path, image, env=env, ready_timeout_s=120))
+    try:
+        body = (REPO / "examples" / "sentiment" / "instances.json").read_bytes()
+        request = urllib.request.Request(
+            server.base_url + "/predict", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            predictions = json.loads(response.read())["predictions"]
+        assert len(predictions) == len(json.loads(body)["instances"])
+        mounts = engine.containers.get(server.container_id).attrs["Mounts"]
+        assert [(m["Source"], m["Destination"], m["RW"]) for m in mounts] == [
+            (str(ARTIFACTS), str(ARTIFACTS), False)
+        ]
+    finally:
+        server.stop(grace_s=10)

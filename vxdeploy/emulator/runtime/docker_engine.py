@@ -71,6 +71,19 @@ def _use_host_network(client: Any) -> bool:
     return not client.networks.list(names=["bridge"])
 
 
+def _artifact_mounts(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Bind a local AIP_STORAGE_URI (a path or file:// URI) read-only at the same path.
+
+    On Vertex the container downloads gs:// artifacts itself; the emulator hands it a
+    folder on this machine instead, which a container can only read when it is mounted.
+    """
+    uri = env.get("AIP_STORAGE_URI", "")
+    path = uri.removeprefix("file://") if uri.startswith(("file://", "/")) else ""
+    if not path or not Path(path).exists():
+        return {}
+    return {path: {"bind": path, "mode": "ro"}}
+
+
 def _container_name(key: str) -> str:
     safe = re.sub(r"[^a-zA-Z0-9_.-]+", "-", key).strip("-.") or "server"
     return f"vxdeploy-{safe}-{uuid.uuid4().hex[:6]}"
@@ -156,6 +169,9 @@ def start_docker_server(spec: ModelServerSpec) -> DockerServer:
     else:
         env["AIP_HTTP_PORT"] = str(spec.container_port)
         options["ports"] = {f"{spec.container_port}/tcp": (HOST, host_port)}
+    mounts = _artifact_mounts(env)
+    if mounts:
+        options["volumes"] = mounts
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     _ensure_image(client, spec)
     try:
