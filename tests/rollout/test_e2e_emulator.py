@@ -1,0 +1,298 @@
+"""Rollouts end to end against the local emulator: real model servers, real clients.
+
+One emulator and one endpoint for the module (starting model servers is the slow part);
+every test deploys its own candidate version on top of whatever is stable, so the tests do
+not depend on each other's order. Traffic comes from real predict calls on worker
+threads; faults come from the emulator's admin surface.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROFILES, REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+ENDPOINT = "ro-e2e"
+ARTIFACTS = REPO / "examples" / "sentiment" / "artifacts"
+# Short bakes for tests; gates loose enough for a busy 2-core machine (latency spikes of
+# seconds happen there), tight where a test injects a fault.
+BASE = [f"endpoint.name={ENDPOINT}", "rollout.strategy=linear", "rollout.steps=[10,50,100]",
+        "rollout.bake_time_s=3", "rollout.final_bake_s=1", "rollout.metrics_delay_s=1",
+        "rollout.termination_wait_s=0", "rollout.gates.min_requests=3",
+        "rollout.gates.p99_latency_ms=20000", "rollout.gates.max_error_rate=0.05",
+        "alerts.enabled=false"]
+FAULT = ["rollout.steps=[50,100]"]  # half the traffic: enough faulty requests to judge
+
+
+class Lab:
+    """The emulator, the profile overrides and helpers every test uses."""
+
+    def __init__(self, home: Path, rest_url: str):
+        self.home = home
+        self.rest_url = rest_url
+        self.versions = 0
+
+    def env(self) -> dict[str, str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("VXDEPLOY_")}
+        environ.update(VXDEPLOY_HOME=str(self.home), COLUMNS="200",
+                       NO_PROXY="127.0.0.1,localhost")
+        return environ
+
+    def vx(self, *args: str, overrides: list[str] | None = None,
+           timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        sets = [part for item in [*BASE, *(overrides or [])] for part in ("--set", item)]
+        return subprocess.run([sys.executable, "-m", "vxdeploy", *args, "-p", "local",
+                               "--profiles-dir", str(PROFILES), *sets],
+                              capture_output=True, text=True, env=self.env(), timeout=timeout)
+
+    def spawn(self, *args: str, overrides: list[str] | None = None) -> subprocess.Popen[str]:
+        sets = [part for item in [*BASE, *(overrides or [])] for part in ("--set", item)]
+        return subprocess.Popen([sys.executable, "-m", "vxdeploy", *args, "-p", "local",
+                                 "--profiles-dir", str(PROFILES), *sets],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env())
+
+    def deploy(self, artifact: str) -> None:
+        """Deploy a new model version: a fresh env value gives it a new fingerprint."""
+        self.versions += 1
+        result = self.vx("deploy", "--yes", overrides=[
+            f"model.artifact_uri={ARTIFACTS / artifact}",
+            f"model.env.VX_ROLLOUT_TEST=v{self.versions}"])
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    def rollout(self, *extra: str, poll_s: float | None = 0.25):
+        from vxdeploy.profile import load_profile
+        from vxdeploy.rollout.session import open_rollout
+
+        profile = load_profile("local", PROFILES, cli_overrides=[*BASE, *extra]).profile
+        return open_rollout(profile, poll_s=poll_s)
+
+    def admin(self):
+        from vxdeploy.emulator.client import EmulatorAdmin
+
+        return EmulatorAdmin(self.rest_url)
+
+    @contextmanager
+    def traffic(self, threads: int = 6) -> Iterator[Counter]:
+        """Send predictions on `threads` workers until the block ends; yields status counts."""
+        import requests
+
+        body = json.loads((REPO / "examples" / "sentiment" / "instances.json").read_text())
+        payload = {"instances": body["instances"][:1]}
+        url = (f"{self.rest_url}/v1/projects/local-project/locations/us-central1/endpoints/"
+               f"{ENDPOINT}:predict")
+        codes: Counter = Counter()
+        lock, stop = threading.Lock(), threading.Event()
+
+        def work() -> None:
+            session = requests.Session()
+            session.trust_env = False
+            while not stop.is_set():
+                try:
+                    status = session.post(url, json=payload, timeout=30).status_code
+                except requests.RequestException:
+                    status = -1
+                with lock:
+                    codes[status] += 1
+
+        workers = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        try:
+            yield codes
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=35)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    from vxdeploy.emulator import control
+
+    # The emulator as its own daemon process, as `vxdeploy` runs it: predictions, the
+    # rollout and the traffic threads do not share one interpreter.
+    home = tmp_path_factory.mktemp("rollout-e2e") / "home"
+    saved = os.environ.get("VXDEPLOY_HOME")
+    os.environ["VXDEPLOY_HOME"] = str(home)
+    info = control.ensure_running(home / "emulator")
+    try:
+        lab = Lab(home, info.rest_url)
+        lab.deploy("torchscript")  # the first version: stable, 100%
+        yield lab
+    finally:
+        control.stop(home / "emulator")
+        if saved is None:
+            os.environ.pop("VXDEPLOY_HOME", None)
+        else:
+            os.environ["VXDEPLOY_HOME"] = saved
+
+
+@pytest.fixture(autouse=True)
+def _home(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VXDEPLOY_HOME", str(lab.home))
+    lab.admin().clear_faults()
+
+
+def fresh_candidate(lab: Lab) -> tuple[str, str]:
+    """Deploy a new version beside stable, warm it up; (stable id, candidate id)."""
+    lab.deploy("torchscript-v2")
+    status = lab.rollout().status()
+    assert status.candidate is not None, status.to_dict()
+    # the first predictions of a fresh model server are slow; keep them out of the gates
+    with lab.traffic():
+        time.sleep(2)
+    return status.stable.id, status.candidate.id
+
+
+def test_linear_rollout_under_traffic_promotes(lab: Lab) -> None:
+    stable_id, candidate_id = fresh_candidate(lab)
+    with lab.traffic() as codes:
+        result = lab.vx("rollout", "run", "-o", "json")
+    assert result.returncode == 0, (result.stdout, result.stderr[-3000:], codes)
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "promoted"
+    assert [h["percent"] for h in report["history"]] == [10, 50, 100]
+    assert all(h["verdict"] == "pass" for h in report["history"])
+    assert all(h["reading"]["requests"] >= 5 for h in report["history"])
+    assert report["traffic"] == {candidate_id: 100}
+    assert report["retired"] == [stable_id]
+    assert set(codes) == {200}, codes  # no request failed while traffic moved
+
+    after = lab.rollout().status()
+    assert after.stable.id == candidate_id and after.candidate is None
+    assert "stable" in after.stable.aliases and "candidate" not in after.stable.aliases
+    assert after.state.phase.value == "promoted"
+
+
+def test_failing_candidate_rolls_back_by_itself(lab: Lab) -> None:
+    stable_id, candidate_id = fresh_candidate(lab)
+    lab.admin().fault_deployed_model(candidate_id, http_status=500)
+    with lab.traffic():
+        result = lab.vx("rollout", "run", "-o", "json", overrides=FAULT)
+    assert result.returncode == 6, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "rolled-back"
+    assert report["history"][-1]["code"] == "error-rate"
+    assert report["traffic"] == {stable_id: 100}
+    assert report["retired"] == [candidate_id]
+    status = lab.rollout().status()
+    assert status.state.phase.value == "rolled-back" and status.state.reason == "error-rate"
+    assert status.candidate is None and status.stable.id == stable_id
+
+
+def test_slow_candidate_rolls_back_on_p99(lab: Lab) -> None:
+    stable_id, candidate_id = fresh_candidate(lab)
+    lab.admin().fault_deployed_model(candidate_id, latency_ms=2500)
+    with lab.traffic(threads=8):
+        report = lab.rollout(*FAULT, "rollout.gates.p99_latency_ms=1000").run()
+    assert report.outcome == "rolled-back", report.to_dict()
+    assert report.history[-1]["code"] == "p99", report.history
+    assert report.history[-1]["reading"]["p99_ms"] > 2000
+    assert report.traffic == {stable_id: 100}
+
+
+def test_manual_split_then_promote(lab: Lab) -> None:
+    stable_id, candidate_id = fresh_candidate(lab)
+    result = lab.vx("rollout", "75/25", "-o", "json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["traffic"] == {stable_id: 75, candidate_id: 25}
+    result = lab.vx("rollout", "--to", "40", "-o", "json")
+    assert json.loads(result.stdout)["traffic"] == {stable_id: 60, candidate_id: 40}
+    status = lab.rollout().status()
+    assert status.state.phase.value == "manual"
+    result = lab.vx("rollout", "promote", "-o", "json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["outcome"] == "promoted" and report["traffic"] == {candidate_id: 100}
+    assert lab.rollout().status().stable.id == candidate_id
+
+
+def test_interrupted_rollout_resumes_from_another_process(lab: Lab) -> None:
+    _, candidate_id = fresh_candidate(lab)
+    slow = ["rollout.bake_time_s=4"]
+    with lab.traffic():
+        process = lab.spawn("rollout", "run", overrides=slow)
+        try:
+            deadline = time.monotonic() + 60
+            state = None
+            while time.monotonic() < deadline:
+                state = lab.rollout().status().state
+                if state.phase.value == "running" and state.step == 1:
+                    break
+                time.sleep(0.2)
+            assert state is not None and state.step == 1, state
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        report = lab.rollout(*slow).run()
+    assert report.resumed_from_step == 1
+    assert [h["percent"] for h in report.history] == [50, 100]
+    assert report.outcome == "promoted" and report.traffic == {candidate_id: 100}
+
+
+def test_concurrent_traffic_change_is_detected_not_overwritten(lab: Lab) -> None:
+    from vxdeploy.errors import ConflictError
+
+    stable_id, candidate_id = fresh_candidate(lab)
+    rollout = lab.rollout("rollout.bake_time_s=20")
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["report"] = rollout.run()
+        except ConflictError as error:
+            outcome["error"] = error
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and lab.rollout().status().state.phase.value != "running":
+        time.sleep(0.1)
+    result = lab.vx("rollout", "50/50", "-o", "json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert isinstance(outcome.get("error"), ConflictError), outcome
+    assert outcome["error"].exit_code == 4
+    status = lab.rollout().status()
+    assert status.traffic == {stable_id: 50, candidate_id: 50}  # the other writer's split
+    assert status.state.phase.value == "manual"
+
+    aborted = lab.vx("rollout", "abort", "-o", "json")
+    assert aborted.returncode == 0, aborted.stderr[-3000:]
+    assert json.loads(aborted.stdout)["traffic"] == {stable_id: 100}
+
+
+def test_stale_etag_write_is_refused(lab: Lab) -> None:
+    from vxdeploy.errors import ConflictError
+
+    endpoint = lab.rollout().endpoint
+    view = endpoint.read()
+    fresh = endpoint.write(view.etag, view.traffic, {**view.labels, "touched": "yes"})
+    assert fresh.etag != view.etag and fresh.labels["touched"] == "yes"
+    with pytest.raises(ConflictError, match="stale etag"):
+        endpoint.write(view.etag, view.traffic, {**view.labels, "touched": "again"})
+    assert endpoint.read().labels["touched"] == "yes"
+
+
+def test_no_traffic_reads_as_no_data(lab: Lab) -> None:
+    rollout = lab.rollout()
+    stable_id = rollout.status().stable.id
+    now = time.time()
+    assert rollout.metrics.read(stable_id, now + 3600, now + 3700) is None
+    assert rollout.metrics.read("424242", now - 600, now) is None
