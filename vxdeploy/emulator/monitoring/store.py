@@ -12,7 +12,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 DELAY_ENV = "VXDEPLOY_METRICS_DELAY_S"
@@ -35,7 +35,7 @@ class PredictionRecord:
 
 def _line(record: PredictionRecord) -> str:
     """One JSON array per line (field order of PredictionRecord): compact and quick to load."""
-    return json.dumps(astuple(record)) + "\n"
+    return json.dumps(list(vars(record).values())) + "\n"  # astuple() deep-copies: 4x slower
 
 
 def _delay_from_env() -> float:
@@ -142,6 +142,8 @@ class MetricsStore:
         line = _line(entry)
         with self._lock:
             self._records.append(entry)
+            # Opened per write: no handle for the emulator to close, and the line is in the
+            # OS's hands at once, so a killed emulator loses nothing recorded.
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line)
             if len(self._records) > MAX_RECORDS * 1.1:
