@@ -27,6 +27,7 @@ AIP = {k: v for k, v in os.environ.items() if k.startswith("AIP_")}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def log_message(self, *args):
         pass
