@@ -4,8 +4,9 @@ A single thread owns the model. Requests enqueue their preprocessed instances as
 (one per shape group); the thread takes the oldest, keeps taking whatever is queued
 until the batch holds `max_batch_size` instances or `max_delay_s` has passed since the
 first was taken, then runs one forward pass per shape group. While the model is busy new
-work piles up, so under load batches fill without waiting and at low load a request
-waits at most `max_delay_s`.
+work piles up, so under load batches fill without waiting. It only waits for more when
+the server knows requests are on their way (`arriving`: admitted, still being parsed),
+so a lone request at low load runs at once instead of paying the delay.
 
 Failure isolation: if a combined forward pass raises, every request in it is re-run
 alone, so only the request that really breaks the model gets the error. Out-of-memory
@@ -126,6 +127,9 @@ class Batcher:
         self.max_queue = max_queue
         self._on_batch = on_batch
         self._on_queue_depth = on_queue_depth or (lambda n: None)
+        # Requests announced but not yet queued (being parsed and validated). Waiting for
+        # more only pays when some are on their way; with none, a lone request runs at once.
+        self._arriving = 0
         self._queue: collections.deque[Work] = collections.deque()
         self._queued = 0
         self._cond = threading.Condition()
@@ -140,8 +144,22 @@ class Batcher:
         """Instances waiting for a forward pass."""
         return self._queued
 
-    def submit(self, key: Hashable, items: list[Any]) -> Future:
-        """Queue one request's shape group; raises Overloaded when the queue is full."""
+    def announce(self) -> None:
+        """A request is on its way (admitted, being parsed): worth waiting for."""
+        with self._cond:
+            self._arriving += 1
+
+    def withdraw(self) -> None:
+        """An announced request will not come (it failed validation)."""
+        with self._cond:
+            self._arriving -= 1
+            self._cond.notify()
+
+    def submit(self, key: Hashable, items: list[Any], *, arrived: bool = False) -> Future:
+        """Queue one request's shape group; raises Overloaded when the queue is full.
+
+        `arrived=True` on an announced request's last group ends its announcement.
+        """
         work = Work(key, items)
         with self._cond:
             if self._stopping:
@@ -151,6 +169,8 @@ class Batcher:
                     f"the batch queue is full ({self._queued} instances waiting, limit "
                     f"VXSERVE_MAX_QUEUE={self.max_queue}); retry later"
                 )
+            if arrived:
+                self._arriving -= 1
             self._queue.append(work)
             self._queued += len(items)
             self._on_queue_depth(self._queued)
@@ -186,6 +206,8 @@ class Batcher:
             deadline = time.monotonic() + self.max_delay_s
             size = self._take(batch, size)
             while size < self.max_batch_size and not self._stopping:
+                if self._arriving <= 0:
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

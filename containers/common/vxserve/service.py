@@ -202,10 +202,14 @@ class PredictionService:
             self.metrics.observe_request(err.http_status, time.monotonic() - started, 0)
             return err.http_status, err.to_body()
         self.metrics.inflight.inc()
+        batcher = self.batcher
+        if batcher is not None:
+            batcher.announce()
+        arrived = [batcher is None]
         try:
             instances_list, parameters = self._parse(body, content_length)
             instances = len(instances_list)
-            predictions = self._predict(instances_list, parameters)
+            predictions = self._predict(instances_list, parameters, arrived)
             status, result = 200, {"predictions": predictions}
         except ServeError as exc:
             status, result = exc.http_status, exc.to_body()
@@ -215,6 +219,8 @@ class PredictionService:
             status, result = err.http_status, err.to_body()
         finally:
             self.metrics.inflight.dec()
+            if not arrived[0] and batcher is not None:
+                batcher.withdraw()
             with self._cond:
                 self._inflight -= 1
                 self._cond.notify_all()
@@ -251,7 +257,9 @@ class PredictionService:
             raise InvalidInput(f'"parameters" must be an object, got {type(parameters).__name__}')
         return instances, parameters
 
-    def _predict(self, instances: list[Any], parameters: dict[str, Any]) -> list[Any]:
+    def _predict(
+        self, instances: list[Any], parameters: dict[str, Any], arrived: list[bool]
+    ) -> list[Any]:
         handler = self.handler
         assert handler is not None
         items = handler.preprocess(instances, parameters)
@@ -264,7 +272,11 @@ class PredictionService:
             (indices, Work(key, [items[i] for i in indices])) for key, indices in groups.items()
         ]
         if self.batcher is not None:
-            futures = [(indices, self.batcher.submit(w.key, w.items)) for indices, w in works]
+            futures = []
+            for n, (indices, w) in enumerate(works):
+                last = n == len(works) - 1
+                futures.append((indices, self.batcher.submit(w.key, w.items, arrived=last)))
+                arrived[0] = last
         else:
             for _, w in works:
                 run_group(handler, [w])

@@ -118,14 +118,30 @@ def test_a_full_queue_answers_overloaded_and_a_stopped_one_unavailable() -> None
         batcher.submit("k", _items(5.0))
 
 
-def test_a_lone_request_waits_at_most_the_batch_delay() -> None:
+def test_a_lone_request_runs_at_once_and_waits_only_for_announced_ones() -> None:
     handler = ScalingHandler()
-    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.05)
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.3)
     batcher.start()
     try:
         started = time.monotonic()
         batcher.submit("k", _items(1.0)).result(timeout=5)
+        alone = time.monotonic() - started
+
+        batcher.announce()  # one more request is being parsed: worth waiting for
+        started = time.monotonic()
+        first = batcher.submit("k", _items(2.0))
+        threading.Timer(0.1, lambda: batcher.submit("k", _items(3.0), arrived=True)).start()
+        first.result(timeout=5)
         waited = time.monotonic() - started
+
+        batcher.announce()  # announced, then withdrawn (it failed validation)
+        started = time.monotonic()
+        lone = batcher.submit("k", _items(4.0))
+        threading.Timer(0.05, batcher.withdraw).start()
+        lone.result(timeout=5)
+        withdrawn = time.monotonic() - started
     finally:
         batcher.stop()
-    assert 0.04 <= waited < 1.0
+    assert alone < 0.1
+    assert 0.09 <= waited < 0.3 and handler.batches[1] == 2  # the two went together
+    assert 0.04 <= withdrawn < 0.25  # woke on withdraw, not at the 0.3 s deadline
