@@ -29,6 +29,7 @@ def build_archive(artifact_dir: Path, model_store: Path, model_name: str, scratc
     if target.exists():
         shutil.rmtree(target)
     scratch.mkdir(parents=True, exist_ok=True)
+    model_store.mkdir(parents=True, exist_ok=True)
     config = ModelArchiverConfig(
         model_name=model_name,
         handler=str(ENTRY_FILE),

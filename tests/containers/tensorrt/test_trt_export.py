@@ -112,3 +112,24 @@ def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> No
     with pytest.raises(ConfigError) as info:
         TrtSettings.from_env(env)
     assert message in str(info.value)
+
+
+def test_prebuild_fills_the_cache_the_server_reads(artifacts: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .serverproc import CONTAINERS
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "VXSERVE_TRT_CACHE_DIR": str(cache), "VXSERVE_TRT_BACKEND": "onnxruntime",
+           "PYTHONPATH": f"{CONTAINERS / 'tensorrt'}{os.pathsep}{CONTAINERS / 'common'}"}
+    done = subprocess.run([sys.executable, "-m", "vxtrt.prebuild", str(artifacts / "state_dict")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    expected = cache / "onnx" / f"{export_key(read_manifest(artifacts / 'state_dict'))}.onnx"
+    assert expected.is_file()
+    assert f"onnx: {expected}" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "vxtrt.prebuild", str(tmp_path / "missing")],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "does not exist" in bad.stderr
