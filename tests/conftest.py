@@ -15,7 +15,8 @@ PROFILES = REPO / "profiles"
 def _clean_vxdeploy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("VXDEPLOY_") and key not in ("VXDEPLOY_TEST_DOCKER_HOST",
-                                                       "VXDEPLOY_HOME"):
+                                                       "VXDEPLOY_HOME",
+                                                       "VXDEPLOY_EMULATOR_STATE_DIR"):
             monkeypatch.delenv(key, raising=False)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 
@@ -36,3 +37,29 @@ def write_profile(profiles_dir: Path):
         return path
 
     return write
+
+
+SENTIMENT_ARTIFACTS = REPO / "examples" / "sentiment" / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def local_vertex(tmp_path_factory: pytest.TempPathFactory):
+    """An in-process local Vertex emulator that `target = "local"` profiles will find.
+
+    Module-scoped because every deployment starts a real model server; tests keep apart by
+    using their own endpoint names.
+    """
+    from vxdeploy.emulator.server import EmulatorServer
+
+    if not (SENTIMENT_ARTIFACTS / "torchscript").is_dir():
+        pytest.fail("example model missing: run `make example` (examples/sentiment/make_model.py)")
+    state = tmp_path_factory.mktemp("emulator")
+    server = EmulatorServer(state, seed=11, ready_timeout_s=120).start()
+    previous = os.environ.get("VXDEPLOY_EMULATOR_STATE_DIR")
+    os.environ["VXDEPLOY_EMULATOR_STATE_DIR"] = str(state)
+    yield server
+    server.stop()
+    if previous is None:
+        os.environ.pop("VXDEPLOY_EMULATOR_STATE_DIR", None)
+    else:
+        os.environ["VXDEPLOY_EMULATOR_STATE_DIR"] = previous

@@ -86,7 +86,7 @@ class Applier:
         return call_api(what, call)
 
     def _version(self, ref: str) -> str:
-        if ref.endswith(NEW_VERSION):
+        if ref.endswith(f"@{NEW_VERSION}"):
             if not self.result.new_version:
                 raise RuntimeError("plan deploys a new version but no upload preceded it")
             return self.result.new_version

@@ -39,7 +39,7 @@ MUTATING_SYMBOL = {
     Action.UNDEPLOY_MODEL: "-", Action.DELETE_ALERT: "-",
 }
 
-NEW_VERSION = "@new"  # placeholder for the version an earlier UPLOAD_MODEL creates
+NEW_VERSION = "(new)"  # stands for the version an earlier UPLOAD_MODEL creates
 # Endpoint labels that `vxdeploy rollout` owns: deploy neither compares nor removes them.
 ROLLOUT_LABEL_PREFIX = "vxdeploy-rollout"
 
