@@ -159,6 +159,10 @@ def fresh_candidate(lab: Lab) -> tuple[str, str]:
     return status.stable.id, status.candidate.id
 
 
+def status_deployed(lab: Lab):
+    return lab.rollout().endpoint.read().deployed
+
+
 def test_linear_rollout_under_traffic_promotes(lab: Lab) -> None:
     stable_id, candidate_id = fresh_candidate(lab)
     with lab.traffic() as codes:
@@ -215,11 +219,18 @@ def test_manual_split_then_promote(lab: Lab) -> None:
     assert json.loads(result.stdout)["traffic"] == {stable_id: 60, candidate_id: 40}
     status = lab.rollout().status()
     assert status.state.phase.value == "manual"
-    result = lab.vx("rollout", "promote", "-o", "json")
+    result = lab.vx("rollout", "promote", "-o", "json",
+                    overrides=["rollout.old_version=keep"])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
-    assert report["outcome"] == "promoted" and report["traffic"] == {candidate_id: 100}
-    assert lab.rollout().status().stable.id == candidate_id
+    assert report["outcome"] == "promoted"
+    assert report["traffic"] == {candidate_id: 100, stable_id: 0}
+    assert "retired" not in report
+    # the old version stays deployed at 0% and is not taken for a candidate
+    status = lab.rollout().status()
+    assert status.stable.id == candidate_id and status.candidate is None
+    assert {d.id for d in status_deployed(lab)} == {stable_id, candidate_id}
+    lab.rollout().endpoint.undeploy(stable_id)
 
 
 def test_interrupted_rollout_resumes_from_another_process(lab: Lab) -> None:
@@ -272,6 +283,16 @@ def test_concurrent_traffic_change_is_detected_not_overwritten(lab: Lab) -> None
     status = lab.rollout().status()
     assert status.traffic == {stable_id: 50, candidate_id: 50}  # the other writer's split
     assert status.state.phase.value == "manual"
+
+    # a record of a running rollout that the live split contradicts is not trusted either
+    from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
+
+    view = rollout.endpoint.read()
+    record = RolloutState(Phase.RUNNING, stable_id, candidate_id, 0, int(time.time()))
+    rollout.endpoint.write(view.etag, view.traffic, merge_labels(view.labels, record))
+    with pytest.raises(ConflictError, match="record says step 0"):
+        lab.rollout().run()
+    assert lab.rollout().status().traffic == {stable_id: 50, candidate_id: 50}
 
     aborted = lab.vx("rollout", "abort", "-o", "json")
     assert aborted.returncode == 0, aborted.stderr[-3000:]
