@@ -18,7 +18,7 @@ from vxdeploy.errors import ConflictError, OperationTimeoutError
 from vxdeploy.plan import NEW_VERSION, Action, Change, Plan
 from vxdeploy.vertex import requests as build
 from vxdeploy.vertex.connection import Connection
-from vxdeploy.vertex.errors import call_api, canonical_status
+from vxdeploy.vertex.errors import call_api, canonical_status, with_retries
 from vxdeploy.vertex.operations import wait
 
 MUTATE_PATHS = ["dedicated_resources.min_replica_count",
@@ -100,9 +100,9 @@ class Applier:
         endpoint_id = change.params["endpoint_id"]
         try:
             self.result.mutating_calls += 1
-            operation = self.conn.endpoints.create_endpoint(
+            operation = with_retries(lambda: self.conn.endpoints.create_endpoint(
                 parent=self.conn.parent, endpoint=endpoint, endpoint_id=endpoint_id,
-                timeout=self.conn.timeout)
+                timeout=self.conn.timeout))
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) == "ALREADY_EXISTS":
                 return  # an earlier, interrupted run created it: adopt
@@ -142,7 +142,8 @@ class Applier:
             request["model_id"] = model_id
         try:
             self.result.mutating_calls += 1
-            operation = self.conn.models.upload_model(request=request, timeout=self.conn.timeout)
+            operation = with_retries(lambda: self.conn.models.upload_model(
+                request=request, timeout=self.conn.timeout))
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) != "ALREADY_EXISTS" or "parent_model" in request:
                 raise _translate(error, "upload model") from error
@@ -195,9 +196,9 @@ class Applier:
         split = {"0": 100} if change.params.get("traffic_percent") == 100 else {}
         try:
             self.result.mutating_calls += 1
-            operation = self.conn.endpoints.deploy_model(
+            operation = with_retries(lambda: self.conn.endpoints.deploy_model(
                 endpoint=self.endpoint_name, deployed_model=deployed, traffic_split=split,
-                timeout=self.conn.timeout)
+                timeout=self.conn.timeout))
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) != "ALREADY_EXISTS":
                 raise _translate(error, "deploy model") from error
@@ -235,9 +236,9 @@ class Applier:
 
         try:
             self.result.mutating_calls += 1
-            operation = self.conn.endpoints.undeploy_model(
+            operation = with_retries(lambda: self.conn.endpoints.undeploy_model(
                 endpoint=self.endpoint_name, deployed_model_id=change.params["deployed_model_id"],
-                timeout=self.conn.timeout)
+                timeout=self.conn.timeout))
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) == "NOT_FOUND":
                 return  # already gone
