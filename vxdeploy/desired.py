@@ -16,6 +16,7 @@ from pathlib import Path
 from vxdeploy import __version__
 from vxdeploy.profile.model import EndpointKind, Profile, RolloutStrategy, Target
 from vxdeploy.profile.rules import effective_accelerator
+from vxdeploy.resources import ReplicaFields
 
 MANAGED_BY = "managed-by"
 TOOL = "vxdeploy"
@@ -65,7 +66,7 @@ class DesiredModel:
 
 
 @dataclass(frozen=True)
-class DesiredResources:
+class DesiredResources(ReplicaFields):
     machine_type: str
     accelerator_type: str
     accelerator_count: int
@@ -77,16 +78,6 @@ class DesiredResources:
     autoscaling: tuple[tuple[str, int], ...]
     scale_to_zero: tuple[int, int] | None  # (min_scaleup_period_s, idle_scaledown_period_s)
 
-    def immutable_key(self) -> dict[str, object]:
-        """What cannot change on a deployed model in place (MutateDeployedModel can't)."""
-        return {"machine_type": self.machine_type, "accelerator_type": self.accelerator_type,
-                "accelerator_count": self.accelerator_count, "spot": self.spot,
-                "service_account": self.service_account, "scale_to_zero": self.scale_to_zero,
-                "required_replicas": self.required_replicas}
-
-    def mutable(self) -> dict[str, object]:
-        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
-                "autoscaling": dict(self.autoscaling)}
 
 
 @dataclass(frozen=True)

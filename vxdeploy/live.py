@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from vxdeploy.profile.model import EndpointKind
+from vxdeploy.resources import ReplicaFields
 
 
 @dataclass(frozen=True)
-class LiveDeployedModel:
+class LiveDeployedModel(ReplicaFields):
     id: str
     model: str  # projects/P/locations/L/models/ID (no version)
     version_id: str
@@ -30,15 +31,6 @@ class LiveDeployedModel:
     fingerprint: str = ""  # of the model version it serves (from the version's labels)
     aliases: tuple[str, ...] = ()
 
-    def immutable_key(self) -> dict[str, object]:
-        return {"machine_type": self.machine_type, "accelerator_type": self.accelerator_type,
-                "accelerator_count": self.accelerator_count, "spot": self.spot,
-                "service_account": self.service_account, "scale_to_zero": self.scale_to_zero,
-                "required_replicas": self.required_replicas}
-
-    def mutable(self) -> dict[str, object]:
-        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
-                "autoscaling": dict(self.autoscaling)}
 
 
 @dataclass(frozen=True)
