@@ -64,7 +64,8 @@ if ! has_image "$rootfs_image"; then
     vx_rm_tree "$work"; trap - EXIT
     vx_log "root filesystem ready in $((SECONDS - start))s ($(du -h "$tarball" | cut -f1))"
   fi
-  vx_docker import --change 'ENV LANG=C.UTF-8' "$tarball" "$rootfs_image" >/dev/null
+  timeout 600 "$VXDOCKER_CLI" --host "$VXDOCKER_HOST" import --change 'ENV LANG=C.UTF-8' \
+    "$tarball" "$rootfs_image" >/dev/null
 fi
 
 ctx="$(mktemp -d "$CACHE/base-context.XXXXXX")"
@@ -93,7 +94,8 @@ CMD ["python3"]
 DOCKERFILE
 vx_log "building $base_image (torch wheel + its dependencies from PyPI)"
 start=$SECONDS
-vx_docker build --network host -q -t "$base_image" "$ctx" >/dev/null
+DOCKER_BUILDKIT=0 timeout 1800 "$VXDOCKER_CLI" --host "$VXDOCKER_HOST" build --network host -q -t "$base_image" \
+  "$ctx" >/dev/null
 vx_log "base image ready in $((SECONDS - start))s"
 # Older bases (other inputs) and their leftovers only take disk now.
 vx_docker images --format '{{.Repository}}:{{.Tag}}' vxdeploy-test/base \

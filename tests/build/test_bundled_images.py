@@ -101,7 +101,7 @@ def test_bundled_image_builds_serves_pushes_and_is_reused(kind, docker_env, clie
     result = build_image(loaded, push=False, progress=lambda line, step: lines.append(line),
                          **options)
     record_property(f"{kind}_build_s", round(result.timings["total"], 1))
-    assert result.image == f"{registry}/local-project/vxdeploy/sentiment-{kind}"
+    assert result.repository == f"{registry}/local-project/vxdeploy/sentiment-{kind}"
     assert result.reused or any(line.startswith("Step ") for line in lines)
 
     port = free_port()
@@ -137,10 +137,10 @@ def test_bundled_image_builds_serves_pushes_and_is_reused(kind, docker_env, clie
     pushed = build_image(loaded, push=True, **options)
     record_property(f"{kind}_push_s", round(pushed.timings.get("push", 0.0), 1))
     assert pushed.reused and pushed.tag == result.tag and pushed.digest.startswith("sha256:")
-    found = client.api.inspect_distribution(f"{pushed.image}:{pushed.tag}")
+    found = client.api.inspect_distribution(f"{pushed.repository}:{pushed.tag}")
     assert found["Descriptor"]["digest"] == pushed.digest
-    repo_digests = client.images.get(pushed.tagged).attrs["RepoDigests"]
-    assert f"{pushed.image}@{pushed.digest}" in repo_digests
+    repo_digests = client.images.get(pushed.image).attrs["RepoDigests"]
+    assert f"{pushed.repository}@{pushed.digest}" in repo_digests
 
     again = build_image(loaded, push=False, **options)
     assert again.reused and again.tag == result.tag and "build" not in again.timings

@@ -76,12 +76,12 @@ def test_build_then_reuse_then_rebuild_on_change(project, client, base_image):
     first = build(project, base_image=base_image, progress=lambda line, step: lines.append(line))
     assert not first.reused and first.digest is None and first.image_id.startswith("sha256:")
     assert any(line.startswith("Step 1/") for line in lines)  # streamed, readable progress
-    image = client.images.get(first.tagged)
+    image = client.images.get(first.image)
     assert image.id == first.image_id
     assert image.labels["ai.vxdeploy.build-hash"].startswith(first.tag)
     # The profile's handler is in the image, wired for vxserve, and the user is restored.
     assert image.attrs["Config"]["User"] == "app"
-    ran = run_app(client, first.tagged)
+    ran = run_app(client, first.image)
     assert ran["mark"] == project.joinpath("containers/common/vxserve/__init__.py").read_text(
     ).split("'")[1]
     assert ran["handler"] == "/opt/vxdeploy/user/handler.py:Handler"
@@ -95,21 +95,21 @@ def test_build_then_reuse_then_rebuild_on_change(project, client, base_image):
     changed = build(project, base_image=base_image)
     assert not changed.reused and changed.tag != first.tag
     for result in (first, changed):
-        client.images.remove(result.tagged, force=True)
+        client.images.remove(result.image, force=True)
 
 
 def test_push_gives_a_digest_that_round_trips(project, client, base_image, registry):
     pushed = build(project, base_image=base_image, push=True, registry=registry, tags=["latest"])
     assert pushed.image.startswith(f"{registry}/t")
     assert pushed.pushed and pushed.digest.startswith("sha256:")
-    assert pushed.reference == f"{pushed.image}@{pushed.digest}"
+    assert pushed.reference == f"{pushed.repository}@{pushed.digest}"
     # The registry serves the same digest for the content tag and the extra tag ...
     for tag in (pushed.tag, "latest"):
-        found = client.api.inspect_distribution(f"{pushed.image}:{tag}")
+        found = client.api.inspect_distribution(f"{pushed.repository}:{tag}")
         assert found["Descriptor"]["digest"] == pushed.digest
     # ... and the engine can run the image by digest alone, after forgetting it locally.
-    client.images.remove(pushed.tagged, force=True)
-    client.images.remove(f"{pushed.image}:latest", force=True)
+    client.images.remove(pushed.image, force=True)
+    client.images.remove(f"{pushed.repository}:latest", force=True)
     client.images.pull(pushed.reference)
     assert run_app(client, pushed.reference)["handler"].endswith("handler.py:Handler")
 
@@ -132,10 +132,11 @@ def test_registry_from_environment_and_cli_json(project, docker_env, client, bas
     assert proc.returncode == 0, proc.stderr[-2000:]
     body = json.loads(proc.stdout)  # stdout is one JSON document; progress went to stderr
     assert body["image"].startswith(f"{registry}/") and body["pushed"] is True
-    assert body["digest"].startswith("sha256:") and body["tag"] in body["image"] + body["tag"]
+    assert body["digest"].startswith("sha256:") and body["image"].endswith(":" + body["tag"])
+    assert body["reference"] == f"{body['repository']}@{body['digest']}"
     assert set(body) >= {"image", "tag", "digest", "built", "reused", "reference"}
     assert "Step 1/" in proc.stderr
-    client.images.remove(f"{body['image']}:{body['tag']}", force=True)
+    client.images.remove(body["image"], force=True)
 
 
 def test_base_image_that_cannot_be_pulled_is_a_clear_error(project, docker_env):

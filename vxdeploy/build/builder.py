@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from vxdeploy.build import dockerfile as dockerfile_mod
 from vxdeploy.build.context import DOCKERFILE, BuildContext, UserCode, assemble_context
 from vxdeploy.build.engine import connect
-from vxdeploy.build.progress import Emit, EventLog
+from vxdeploy.build.progress import Emit, EventLog, console_emit
 from vxdeploy.build.registry import ImageTarget, auth_config, image_target
 from vxdeploy.errors import EngineUnavailableError, InvalidInputError, VxError
 from vxdeploy.paths import containers_dir
@@ -28,6 +28,7 @@ from vxdeploy.profile.model import ContainerKind
 if TYPE_CHECKING:
     import docker
 
+    from vxdeploy.output import Output
     from vxdeploy.profile import LoadedProfile
 
 BUILD_HASH_LABEL = "ai.vxdeploy.build-hash"
@@ -56,14 +57,16 @@ class PushFailedError(VxError):
 class BuildResult:
     """What `build_image` made (or found).
 
-    `image` is the repository without tag, `tag` the content-hash tag, `digest` the
-    registry's manifest digest (None until pushed), `reused` whether no build ran.
+    `image` is `repository:tag` with the content-hash `tag` (runnable in the engine that
+    built it), `digest` the registry's manifest digest (None until pushed), `reused`
+    whether no build ran. Deploy to Vertex with `digest_ref`, never with a tag.
     """
 
     image: str
     tag: str
     digest: str | None
     reused: bool
+    repository: str = ""
     image_id: str | None = None
     pushed: bool = False
     extra_tags: tuple[str, ...] = ()
@@ -71,20 +74,24 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
-    def tagged(self) -> str:
-        return f"{self.image}:{self.tag}"
+    def digest_ref(self) -> str:
+        """`repository@sha256:...`: what a Vertex Model version records."""
+        if not self.digest:
+            raise VxError(f"{self.image} was not pushed, so it has no registry digest",
+                          hint="build with push=True (`vxdeploy build --push`)")
+        return f"{self.repository}@{self.digest}"
 
     @property
     def reference(self) -> str:
-        """An immutable reference: `image@sha256:...` once pushed, else the local image id."""
+        """An immutable reference: `digest_ref` once pushed, else the local image id."""
         if self.digest:
-            return f"{self.image}@{self.digest}"
-        return self.image_id or self.tagged
+            return self.digest_ref
+        return self.image_id or self.image
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "image": self.image, "tag": self.tag, "digest": self.digest,
-            "reference": self.reference, "image_id": self.image_id,
+            "image": self.image, "repository": self.repository, "tag": self.tag,
+            "digest": self.digest, "reference": self.reference, "image_id": self.image_id,
             "built": not self.reused, "reused": self.reused, "pushed": self.pushed,
             "extra_tags": list(self.extra_tags), "base_image": self.base_image,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
@@ -154,14 +161,18 @@ def prepare_context(loaded: LoadedProfile, *, base_image: str | None = None,
 def build_image(loaded: LoadedProfile, *, push: bool, tags: Sequence[str] = (),
                 no_cache: bool = False, base_image: str | None = None,
                 registry: str | None = None, network: str = DEFAULT_NETWORK,
-                progress: Emit | None = None, client: docker.DockerClient | None = None,
+                progress: Emit | None = None, output: Output | None = None,
+                client: docker.DockerClient | None = None,
                 containers_root: Path | None = None) -> BuildResult:
     """Build the profile's image (or reuse it) and, with `push`, push it and return its digest.
 
     `tags` are extra (mutable) tags applied and pushed next to the content tag. `no_cache`
     rebuilds even when the tag exists, without the engine's layer cache. `registry` (or
     $VXDEPLOY_REGISTRY) replaces the Artifact Registry host, e.g. a local test registry.
+    Progress goes to `progress`, else to `output`'s stderr console, else nowhere.
     """
+    if progress is None and output is not None:
+        progress = console_emit(output)
     timings: dict[str, float] = {}
     started = time.monotonic()
     context, base = prepare_context(loaded, base_image=base_image,
@@ -206,8 +217,9 @@ def build_image(loaded: LoadedProfile, *, push: bool, tags: Sequence[str] = (),
     elif digest is not None:
         pushed = True  # already in the registry under its content tag
     timings["total"] = time.monotonic() - started
-    return BuildResult(image=target.repository, tag=context.tag, digest=digest, reused=reused,
-                       image_id=image_id, pushed=pushed, extra_tags=tuple(tags),
+    return BuildResult(image=ref, tag=context.tag, digest=digest, reused=reused,
+                       repository=target.repository, image_id=image_id, pushed=pushed,
+                       extra_tags=tuple(tags),
                        base_image=base, timings=timings)
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vxdeploy.output import Output
 
 # A line for people, and whether it starts a new build step (rendered stronger).
 Emit = Callable[[str, bool], None]
@@ -19,6 +22,21 @@ _DONE_STATUSES = ("Pushed", "Layer already exists", "Mounted from", "Pull comple
 
 def silent(_line: str, _step: bool) -> None:
     """An Emit that drops everything (library callers that want no output)."""
+
+
+def console_emit(output: Output) -> Emit:
+    """Progress on the stderr console: steps in bold, their output dimmed.
+
+    Also in JSON mode: stdout stays one document, and a CI log still shows a long build move.
+    """
+
+    def emit(line: str, step: bool) -> None:
+        if step:
+            output.console.print(f"[bold]{line}[/bold]", markup=True, highlight=False)
+        else:
+            output.console.print(line, markup=False, highlight=False, style="dim")
+
+    return emit
 
 
 class EventLog:

@@ -39,22 +39,15 @@ def build_command(
     out = context.output
     loaded = load_profile(profile, context.profiles_dir, cli_overrides=set_ or ())
 
-    def progress(line: str, step: bool) -> None:
-        if step:
-            out.console.print(f"[bold]{line}[/bold]", markup=True, highlight=False)
-        else:
-            out.console.print(line, markup=False, highlight=False, style="dim")
-
     result = build_image(loaded, push=push, tags=tag or (), no_cache=no_cache,
-                         base_image=base_image, registry=registry, network=network,
-                         progress=progress)
+                         base_image=base_image, registry=registry, network=network, output=out)
     document = {"profile": loaded.profile.name, **result.to_dict()}
 
     def render() -> None:
         from rich.table import Table
 
         grid = Table(title=f"image for {loaded.profile.name}", show_header=False)
-        grid.add_row("image", result.tagged)
+        grid.add_row("image", result.image)
         grid.add_row("status", "reused (same inputs)" if result.reused else "built")
         if result.extra_tags:
             grid.add_row("extra tags", ", ".join(result.extra_tags))
