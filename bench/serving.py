@@ -217,14 +217,40 @@ def _drive(port: int, bodies: list[bytes], concurrency: int, total: int, queue) 
     queue.put({"wall": wall, "latencies": latencies, "failures": failures})
 
 
-def measure(port: int, bodies: list[bytes], concurrency: int, total: int, warmup: int) -> dict:
+def group_cpu_seconds(pgid: int) -> float:
+    """User+system CPU of every live process in the server's process group (Linux /proc).
+
+    CPU per request is the number that survives a noisy, shared machine: wall-clock
+    throughput depends on what else runs, the work the server does per request does not.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:  # field 5 of stat: process group
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
+def measure(
+    port: int, bodies: list[bytes], concurrency: int, total: int, warmup: int, pgid: int
+) -> dict:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     results = []
+    cpu = 0.0
     for count in (warmup, total):
         proc = ctx.Process(target=_drive, args=(port, bodies, concurrency, count, queue))
         proc.start()
+        cpu_before = group_cpu_seconds(pgid)
         results.append(queue.get(timeout=900))
+        cpu = group_cpu_seconds(pgid) - cpu_before
         proc.join(60)
     run = results[-1]
     lat = sorted(run["latencies"])
@@ -238,6 +264,7 @@ def measure(port: int, bodies: list[bytes], concurrency: int, total: int, warmup
         "p50_ms": 1000 * lat[ok // 2] if ok else float("nan"),
         "p99_ms": 1000 * lat[min(ok - 1, int(ok * 0.99))] if ok else float("nan"),
         "mean_ms": 1000 * statistics.fmean(lat) if ok else float("nan"),
+        "server_cpu_ms_per_request": 1000 * cpu / ok if ok else float("nan"),
     }
 
 
@@ -299,14 +326,16 @@ def main(argv: list[str] | None = None) -> int:
         proc, port = started
         try:
             results[name] = [
-                measure(port, bodies, c, args.requests, args.warmup) for c in args.concurrency
+                measure(port, bodies, c, args.requests, args.warmup, proc.pid)
+                for c in args.concurrency
             ]
         finally:
             stop_server(proc)
         for row in results[name]:
             print(
                 f"  {name:<11} c={row['concurrency']:<3} {row['throughput']:8.1f} req/s  "
-                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
+                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                f"server CPU {row['server_cpu_ms_per_request']:5.2f} ms/req"
                 + (f"  failures {row['failures']}" if row["failures"] else ""),
                 flush=True,
             )
@@ -314,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         f"{'server':<11} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'x naive':>8} {'p99/naive':>9}"
+        f"{'x naive':>8} {'p99/naive':>9} {'cpu ms/req':>10}"
     )
     base = {r["concurrency"]: r for r in results.get("naive", [])}
     for name, rows in results.items():
@@ -324,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
             p99 = r["p99_ms"] / b["p99_ms"] if b and b["p99_ms"] else float("nan")
             print(
                 f"{name:<11} {r['concurrency']:>4} {r['throughput']:>9.1f} {r['p50_ms']:>8.2f} "
-                f"{r['p99_ms']:>8.2f} {ratio:>8.2f} {p99:>9.2f}"
+                f"{r['p99_ms']:>8.2f} {ratio:>8.2f} {p99:>9.2f} "
+                f"{r['server_cpu_ms_per_request']:>10.2f}"
             )
     (OUT / "serving.json").write_text(
         json.dumps(
