@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,13 +42,14 @@ from .envelope import parse_body
 from .process import Layout, TorchServeProcess
 from .properties import pick_ports
 from .settings import TorchServeSettings
+from .upstream import Upstream, UpstreamError, UpstreamResponse
 
 log = logging.getLogger("vxts")
 BATCH_HEADER = "x-vxts-batch-requests"  # requests in the TorchServe batch that served this one
 
 
 class Front:
-    """State shared by the routes: the phase, the TorchServe process, the HTTP client."""
+    """State shared by the routes: the phase, the TorchServe process, the upstream pools."""
 
     def __init__(self, settings: TorchServeSettings, on_fatal: Callable[[], None] | None = None):
         self.settings = settings
@@ -58,18 +58,19 @@ class Front:
         self.phase = "starting"  # starting | ready | failed | draining
         self.error = ""
         self.ts: TorchServeProcess | None = None
-        self.client: httpx.AsyncClient | None = None
+        self.inference: Upstream | None = None
+        self.management: Upstream | None = None
+        self.ts_metrics: Upstream | None = None
         self.inflight_instances = 0
         self.time_to_ready_s: float | None = None
         self._on_fatal = on_fatal or (lambda: None)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._start_task: asyncio.Task[None] | None = None
+        self._predict_path = f"/predictions/{settings.model_name}"
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
         """Begin loading in the background so health answers 503 (not refused) meanwhile."""
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
-        self.client = httpx.AsyncClient(limits=limits, timeout=self.serve.predict_timeout_s + 5)
         self._start_task = asyncio.create_task(self._load())
 
     async def _load(self) -> None:
@@ -89,9 +90,13 @@ class Front:
                 build_archive, artifacts, layout.model_store, self.settings.model_name,
                 layout.tmp / "archiver",
             )
-            self.ts = TorchServeProcess(self.settings, layout, pick_ports())
+            ports = pick_ports()
+            self.inference = Upstream("127.0.0.1", ports.inference)
+            self.management = Upstream("127.0.0.1", ports.management, max_idle=2)
+            self.ts_metrics = Upstream("127.0.0.1", ports.metrics, max_idle=2)
+            self.ts = TorchServeProcess(self.settings, layout, ports)
             self.ts.start()
-            jvm_ready = await self.ts.wait_ready(self.client)
+            jvm_ready = await self.ts.wait_ready(self.management)
         except Exception as exc:
             self.phase, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.error("vxts: start failed: %s", self.error)
@@ -105,7 +110,7 @@ class Front:
                     self.time_to_ready_s, jvm_ready)
 
     async def stop(self) -> None:
-        """After uvicorn drained the front: stop the JVM, close the client, clean up."""
+        """After uvicorn drained the front: stop the JVM, close the pools, clean up."""
         self.phase = "draining"
         self.metrics.ready.set(0)
         if self._start_task is not None and not self._start_task.done():
@@ -114,8 +119,9 @@ class Front:
                 await self._start_task
         if self.ts is not None:
             await asyncio.to_thread(self.ts.stop, self.serve.drain_timeout_s)
-        if self.client is not None:
-            await self.client.aclose()
+        for upstream in (self.inference, self.management, self.ts_metrics):
+            if upstream is not None:
+                upstream.close()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -141,7 +147,7 @@ class Front:
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 
     async def _predict(self, request: Request) -> tuple[int, bytes, int, dict[str, str]]:
-        if self.phase != "ready" or self.ts is None:
+        if self.phase != "ready" or self.ts is None or self.inference is None:
             raise Unavailable(f"the model is not ready (phase: {self.phase})")
         raw = await _read_limited(request, self.serve.max_body_bytes)
         instances, _ = parse_body(raw)
@@ -151,40 +157,36 @@ class Front:
                 f"{self.inflight_instances} instances are in flight (limit "
                 f"VXSERVE_MAX_QUEUE={self.serve.max_queue}); retry later"
             )
-        assert self.client is not None
         self.inflight_instances += count
         self.metrics.inflight.inc()
         self.metrics.queue_depth.set(self.inflight_instances)
         try:
-            response = await self.client.post(
-                f"{self.ts.inference_url}/predictions/{self.settings.model_name}",
-                content=raw,
-                headers={"content-type": "application/json"},
-                timeout=self.serve.predict_timeout_s,
+            response = await self.inference.request(
+                "POST", self._predict_path, raw, timeout=self.serve.predict_timeout_s
             )
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise DeadlineExceeded(
                 f"the prediction did not finish within VXSERVE_PREDICT_TIMEOUT_S="
                 f"{self.serve.predict_timeout_s:g} s"
             ) from None
-        except httpx.TransportError as exc:
-            raise Unavailable(f"TorchServe is not reachable ({type(exc).__name__})") from None
+        except UpstreamError as exc:
+            raise Unavailable(f"TorchServe is not reachable ({exc})") from None
         finally:
             self.inflight_instances -= count
             self.metrics.inflight.dec()
             self.metrics.queue_depth.set(self.inflight_instances)
         batch = response.headers.get(BATCH_HEADER)
         headers = {BATCH_HEADER: batch} if batch else {}
-        return response.status_code, _as_vertex_body(response), count, headers
+        return response.status, _as_vertex_body(response), count, headers
 
     async def metrics_route(self, request: Request) -> Response:
         """vxserve's metrics followed by TorchServe's own (ts_* and per-model timings)."""
         body, content_type = self.metrics.render()
-        if self.ts is not None and self.client is not None and self.ts.exited() is None:
-            with contextlib.suppress(httpx.HTTPError):
-                ts_metrics = await self.client.get(f"{self.ts.metrics_url}/metrics", timeout=2.0)
-                if ts_metrics.status_code == 200:
-                    body += b"\n" + ts_metrics.content
+        if self.ts is not None and self.ts_metrics is not None and self.ts.exited() is None:
+            with contextlib.suppress(UpstreamError, TimeoutError):
+                ts_metrics = await self.ts_metrics.request("GET", "/metrics", timeout=2.0)
+                if ts_metrics.status == 200:
+                    body += b"\n" + ts_metrics.body
         return Response(body, media_type=content_type)
 
 
@@ -213,20 +215,21 @@ _TS_ERRORS: dict[int, type[ServeError]] = {
 }
 
 
-def _as_vertex_body(response: httpx.Response) -> bytes:
+def _as_vertex_body(response: UpstreamResponse) -> bytes:
     """Handler answers pass through; TorchServe's own errors get the vxserve error shape."""
-    if response.status_code == 200:
-        return response.content
+    if response.status == 200:
+        return response.body
     try:
-        body: Any = response.json()
+        body: Any = json.loads(response.body)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return response.content
-    message = body.get("message") if isinstance(body, dict) else response.text[:500]
-    kind = _TS_ERRORS.get(response.status_code, ModelFailure)
+        return response.body
+    message = body.get("message") if isinstance(body, dict) else response.body[:500].decode(
+        "utf-8", "replace")
+    kind = _TS_ERRORS.get(response.status, ModelFailure)
     payload = kind(f"TorchServe: {message}").to_body()
-    payload["error"]["code"] = response.status_code
+    payload["error"]["code"] = response.status
     return json.dumps(payload).encode()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import ts
 
 from .properties import Ports, render_properties
 from .settings import TorchServeSettings
+from .upstream import Upstream, UpstreamError
 
 LOG_CONFIG = Path(__file__).with_name("log4j2.xml")
 _PR_SET_PDEATHSIG = 1
@@ -151,22 +153,20 @@ class TorchServeProcess:
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
-    async def worker_status(self, client) -> list[str]:
+    async def worker_status(self, management: Upstream) -> list[str]:
         """Statuses of the model's workers ("READY", "UNLOADING", ...); [] if not known yet."""
         try:
-            response = await client.get(
-                f"{self.management_url}/models/{self.settings.model_name}", timeout=2.0
+            response = await management.request(
+                "GET", f"/models/{self.settings.model_name}", timeout=2.0
             )
-        except Exception:
+            described = json.loads(response.body) if response.status == 200 else []
+        except (UpstreamError, TimeoutError, ValueError):
             return []
-        if response.status_code != 200:
-            return []
-        described = response.json()
         if not described:
             return []
         return [w.get("status", "") for w in described[0].get("workers", [])]
 
-    async def wait_ready(self, client, poll_s: float = 0.1) -> float:
+    async def wait_ready(self, management: Upstream, poll_s: float = 0.1) -> float:
         """Wait until a worker is READY (its handler has loaded and warmed the model).
 
         TorchServe's /ping answers "Healthy" as soon as the frontend is up, before any
@@ -178,7 +178,7 @@ class TorchServeProcess:
             code = self.exited()
             if code is not None:
                 raise TorchServeStartError(f"TorchServe exited with status {code} during start")
-            if "READY" in await self.worker_status(client):
+            if "READY" in await self.worker_status(management):
                 return time.monotonic() - self.started_at
             if time.monotonic() > deadline:
                 raise TorchServeStartError(
