@@ -2,13 +2,15 @@
 
     python bench/serving.py [--requests 600] [--concurrency 1 8 32] [--torch-threads 1]
 
-Starts, one after another on loopback (each alone, so they never share the CPU), a naive
+Starts, side by side on loopback, a naive
 baseline (Flask on gunicorn, 1 worker, 4 threads, one forward pass per request — the way
 the Vertex custom-container tutorials do it), the flask container, and the torchserve
 and tensorrt (ONNX Runtime) containers when their folders have a container.toml. All
 serve examples/sentiment with 64-token instances, one instance per request. A separate
-load-generator process drives each at every concurrency with keep-alive connections and
-prints throughput, p50, p99 and the ratio to the baseline.
+load-generator process drives one server at a time at every concurrency with keep-alive
+connections, in rounds that alternate between the servers, and prints throughput, p50,
+p99, the ratio to the baseline and the servers' own CPU time per request (the number
+that stays meaningful on a busy, shared machine).
 
 Torch intra-op threads are pinned to --torch-threads for the baseline and for the
 containers alike (VXSERVE_TORCH_THREADS / torch.set_num_threads): on a small machine
@@ -238,33 +240,38 @@ def group_cpu_seconds(pgid: int) -> float:
     return total
 
 
-def measure(
-    port: int, bodies: list[bytes], concurrency: int, total: int, warmup: int, pgid: int
-) -> dict:
+def run_load(port: int, bodies: list[bytes], concurrency: int, total: int, pgid: int) -> dict:
+    """One burst of `total` requests from a fresh load-generator process."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    results = []
-    cpu = 0.0
-    for count in (warmup, total):
-        proc = ctx.Process(target=_drive, args=(port, bodies, concurrency, count, queue))
-        proc.start()
-        cpu_before = group_cpu_seconds(pgid)
-        results.append(queue.get(timeout=900))
-        cpu = group_cpu_seconds(pgid) - cpu_before
-        proc.join(60)
-    run = results[-1]
-    lat = sorted(run["latencies"])
+    proc = ctx.Process(target=_drive, args=(port, bodies, concurrency, total, queue))
+    proc.start()
+    cpu_before = group_cpu_seconds(pgid)
+    run = queue.get(timeout=900)
+    run["cpu"] = group_cpu_seconds(pgid) - cpu_before
+    proc.join(60)
+    return run
+
+
+def summarize(concurrency: int, runs: list[dict]) -> dict:
+    lat = sorted(x for r in runs for x in r["latencies"])
     ok = len(lat)
+    wall = sum(r["wall"] for r in runs)
+    cpu = sum(r["cpu"] for r in runs)
+    failures: dict[int, int] = {}
+    for r in runs:
+        for code, n in r["failures"].items():
+            failures[code] = failures.get(code, 0) + n
+    nan = float("nan")
     return {
         "concurrency": concurrency,
-        "requests": total,
         "ok": ok,
-        "failures": run["failures"],
-        "throughput": ok / run["wall"] if run["wall"] > 0 else 0.0,
-        "p50_ms": 1000 * lat[ok // 2] if ok else float("nan"),
-        "p99_ms": 1000 * lat[min(ok - 1, int(ok * 0.99))] if ok else float("nan"),
-        "mean_ms": 1000 * statistics.fmean(lat) if ok else float("nan"),
-        "server_cpu_ms_per_request": 1000 * cpu / ok if ok else float("nan"),
+        "failures": failures,
+        "throughput": ok / wall if wall > 0 else 0.0,
+        "p50_ms": 1000 * lat[ok // 2] if ok else nan,
+        "p99_ms": 1000 * lat[min(ok - 1, int(ok * 0.99))] if ok else nan,
+        "mean_ms": 1000 * statistics.fmean(lat) if ok else nan,
+        "server_cpu_ms_per_request": 1000 * cpu / ok if ok else nan,
     }
 
 
@@ -279,10 +286,41 @@ def request_bodies(n: int = 64) -> list[bytes]:
     ]
 
 
+def drive_all(
+    running: dict[str, tuple[subprocess.Popen, int]], bodies: list[bytes], args: argparse.Namespace
+) -> dict[str, list[dict]]:
+    """Every concurrency level, in rounds that alternate between the servers.
+
+    Only one server is driven at a time (they never share the CPU under load), and the
+    rounds interleave them so slow drifts in the machine's background load hit all alike.
+    """
+    results: dict[str, list[dict]] = {name: [] for name in running}
+    per_round = max(1, args.requests // args.rounds)
+    for c in args.concurrency:
+        runs: dict[str, list[dict]] = {name: [] for name in running}
+        for proc, port in running.values():
+            run_load(port, bodies, c, args.warmup, proc.pid)  # warm-up, not counted
+        for _ in range(args.rounds):
+            for name, (proc, port) in running.items():
+                runs[name].append(run_load(port, bodies, c, per_round, proc.pid))
+        for name in running:
+            row = summarize(c, runs[name])
+            results[name].append(row)
+            print(
+                f"  {name:<11} c={c:<3} {row['throughput']:8.1f} req/s  "
+                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                f"server CPU {row['server_cpu_ms_per_request']:5.2f} ms/req"
+                + (f"  failures {row['failures']}" if row["failures"] else ""),
+                flush=True,
+            )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=600, help="per server and concurrency")
     parser.add_argument("--warmup", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--torch-threads", type=int, default=1)
     parser.add_argument(
@@ -311,34 +349,24 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    results: dict[str, list[dict]] = {}
-    for name in args.servers:
-        try:
-            started = start_server(
-                name, args.torch_threads, log_dir, extra_env if name != "naive" else {}
-            )
-        except RuntimeError as exc:
-            print(f"{name}: skipped ({exc})", flush=True)
-            continue
-        if started is None:
-            print(f"{name}: skipped (containers/{name}/container.toml not there yet)", flush=True)
-            continue
-        proc, port = started
-        try:
-            results[name] = [
-                measure(port, bodies, c, args.requests, args.warmup, proc.pid)
-                for c in args.concurrency
-            ]
-        finally:
+    running: dict[str, tuple[subprocess.Popen, int]] = {}
+    try:
+        for name in args.servers:  # side by side: all up before any is measured
+            try:
+                started = start_server(
+                    name, args.torch_threads, log_dir, extra_env if name != "naive" else {}
+                )
+            except RuntimeError as exc:
+                print(f"{name}: skipped ({exc})", flush=True)
+                continue
+            if started is None:
+                print(f"{name}: skipped (containers/{name}/container.toml not there yet)")
+                continue
+            running[name] = started
+        results = drive_all(running, bodies, args)
+    finally:
+        for proc, _ in running.values():
             stop_server(proc)
-        for row in results[name]:
-            print(
-                f"  {name:<11} c={row['concurrency']:<3} {row['throughput']:8.1f} req/s  "
-                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
-                f"server CPU {row['server_cpu_ms_per_request']:5.2f} ms/req"
-                + (f"  failures {row['failures']}" if row["failures"] else ""),
-                flush=True,
-            )
 
     print()
     print(
