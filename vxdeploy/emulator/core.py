@@ -41,12 +41,16 @@ def _env_int(name: str, default: int) -> int:
 class Emulator:
     """State store, operations, model servers, router, faults and the request log."""
 
-    def __init__(self, state_dir: Path, *, seed: int | None = None, inline_wait_s: float = 2.0,
+    def __init__(self, state_dir: Path, *, seed: int | None = None,
+                 inline_wait_s: float | None = None,
                  max_replicas: int | None = None, start_server: Callable[[Any], Any] | None = None,
                  adopt_server: Callable[[dict[str, Any]], Any] | None = None,
                  metrics: Any = None, ready_timeout_s: float | None = None):
         self.state_dir = Path(state_dir)
         self.store = StateStore(self.state_dir)
+        # How long an LRO call waits for its work before answering pending (then polled).
+        if inline_wait_s is None:
+            inline_wait_s = float(os.environ.get("VXDEPLOY_EMULATOR_INLINE_WAIT_S", "2.0"))
         self.ops = OperationManager(self.store, inline_wait_s=inline_wait_s)
         self.rng = random.Random(seed)
         self.faults = Faults(self.rng)

@@ -70,7 +70,8 @@ class EmulatorServer:
     """The local Vertex: REST on `rest_url`, Cloud Monitoring gRPC on `grpc_target`."""
 
     def __init__(self, state_dir: Path, *, host: str = "127.0.0.1", port: int = 0,
-                 monitoring: bool = True, seed: int | None = None, inline_wait_s: float = 2.0,
+                 monitoring: bool = True, seed: int | None = None,
+                 inline_wait_s: float | None = None,
                  max_replicas: int | None = None, start_server: Any = None,
                  adopt_server: Any = None, metrics: Any = None,
                  ready_timeout_s: float | None = None, write_info: bool = True):
