@@ -28,10 +28,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 ENDPOINT = "ro-e2e"
 ARTIFACTS = REPO / "examples" / "sentiment" / "artifacts"
+# The emulator delivers metrics late, as Vertex does (minutes there, 1.5 s here), and the
+# profile says so (metrics_delay_s); every gate below has to wait for its data.
+INGESTION_DELAY_S = "1.5"
 # Short bakes for tests; gates loose enough for a busy 2-core machine (latency spikes of
 # seconds happen there), tight where a test injects a fault.
 BASE = [f"endpoint.name={ENDPOINT}", "rollout.strategy=linear", "rollout.steps=[10,50,100]",
-        "rollout.bake_time_s=3", "rollout.final_bake_s=1", "rollout.metrics_delay_s=1",
+        "rollout.bake_time_s=3", "rollout.final_bake_s=1", "rollout.metrics_delay_s=2",
         "rollout.termination_wait_s=0", "rollout.gates.min_requests=3",
         "rollout.gates.p99_latency_ms=20000", "rollout.gates.max_error_rate=0.05",
         "alerts.enabled=false"]
@@ -123,13 +126,18 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     from vxdeploy.emulator import control
+    from vxdeploy.emulator.monitoring import DELAY_ENV
 
     # The emulator as its own daemon process, as `vxdeploy` runs it: predictions, the
     # rollout and the traffic threads do not share one interpreter.
     home = tmp_path_factory.mktemp("rollout-e2e") / "home"
     saved = os.environ.get("VXDEPLOY_HOME")
     os.environ["VXDEPLOY_HOME"] = str(home)
-    info = control.ensure_running(home / "emulator")
+    os.environ[DELAY_ENV] = INGESTION_DELAY_S  # read by the daemon at start
+    try:
+        info = control.ensure_running(home / "emulator")
+    finally:
+        os.environ.pop(DELAY_ENV, None)
     try:
         lab = Lab(home, info.rest_url)
         lab.deploy("torchscript")  # the first version: stable, 100%
@@ -297,6 +305,22 @@ def test_concurrent_traffic_change_is_detected_not_overwritten(lab: Lab) -> None
     aborted = lab.vx("rollout", "abort", "-o", "json")
     assert aborted.returncode == 0, aborted.stderr[-3000:]
     assert json.loads(aborted.stdout)["traffic"] == {stable_id: 100}
+
+
+def test_no_data_and_too_little_traffic_are_not_healthy(lab: Lab) -> None:
+    stable_id, candidate_id = fresh_candidate(lab)
+    keep = ["rollout.old_version=keep"]
+    quiet = lab.rollout(*keep).run()  # nobody sends a request
+    assert quiet.outcome == "rolled-back", quiet.to_dict()
+    assert quiet.history[-1]["code"] == "no-data", quiet.history
+    assert quiet.traffic == {stable_id: 100, candidate_id: 0}
+
+    with lab.traffic():
+        trickle = lab.rollout(*keep, "rollout.gates.min_requests=100000").run()
+    assert trickle.outcome == "rolled-back"
+    assert trickle.history[-1]["code"] == "too-few-requests"
+    assert 0 < trickle.history[-1]["reading"]["requests"] < 100000
+    lab.rollout().endpoint.undeploy(candidate_id)
 
 
 def test_stale_etag_write_is_refused(lab: Lab) -> None:

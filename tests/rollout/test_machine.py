@@ -25,11 +25,11 @@ RUN = RolloutState(Phase.RUNNING, "1", "2", 0, 1000)
 
 @pytest.mark.parametrize(("state", "result", "expected"), [
     (RUN, WAIT, RUN),
-    (RUN, PASS, RUN.with_(step=1, since=2000)),
-    (RUN.with_(step=2), PASS, RUN.with_(step=3, since=2000)),
-    (RUN.with_(step=3), PASS, RUN.with_(phase=Phase.PROMOTED, step=3, since=2000)),
-    (RUN, FAIL, RUN.with_(phase=Phase.ROLLED_BACK, since=2000, reason="p99")),
-    (RUN.with_(step=3), FAIL, RUN.with_(phase=Phase.ROLLED_BACK, step=3, since=2000,
+    (RUN, PASS, RUN.with_(step=1, since=2001)),
+    (RUN.with_(step=2), PASS, RUN.with_(step=3, since=2001)),
+    (RUN.with_(step=3), PASS, RUN.with_(phase=Phase.PROMOTED, step=3, since=2001)),
+    (RUN, FAIL, RUN.with_(phase=Phase.ROLLED_BACK, since=2001, reason="p99")),
+    (RUN.with_(step=3), FAIL, RUN.with_(phase=Phase.ROLLED_BACK, step=3, since=2001,
                                         reason="p99")),
     (RUN.with_(phase=Phase.ABORTED), PASS, RUN.with_(phase=Phase.ABORTED)),
 ])

@@ -6,6 +6,7 @@ executes what these decide.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from vxdeploy.profile.model import RolloutPolicy
@@ -79,13 +80,19 @@ def candidate_share(state: RolloutState, steps: list[int]) -> int:
     return 0
 
 
+def _second_after(now: float) -> int:
+    """Labels hold whole seconds; rounding up keeps the previous step's requests out of the
+    next step's window (rounding down would let up to a second of them in)."""
+    return math.ceil(now)
+
+
 def advance(state: RolloutState, steps: list[int], result: GateResult,
             now: float) -> RolloutState:
     """The state after judging the current step."""
     if state.phase is not Phase.RUNNING or result.verdict is Verdict.WAIT:
         return state
     if result.verdict is Verdict.FAIL:
-        return state.with_(phase=Phase.ROLLED_BACK, since=int(now), reason=result.code)
+        return state.with_(phase=Phase.ROLLED_BACK, since=_second_after(now), reason=result.code)
     if state.step + 1 < len(steps):
-        return state.with_(step=state.step + 1, since=int(now), reason="")
-    return state.with_(phase=Phase.PROMOTED, since=int(now), reason="")
+        return state.with_(step=state.step + 1, since=_second_after(now), reason="")
+    return state.with_(phase=Phase.PROMOTED, since=_second_after(now), reason="")

@@ -9,6 +9,7 @@ overwritten.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,7 +175,9 @@ class Rollout:
         return self.endpoint.write(view.etag, traffic, merge_labels(view.labels, state))
 
     def _now(self) -> int:
-        return int(self.clock.now())
+        """Whole seconds (labels hold them), rounded up so a step's window never starts
+        before its traffic was written."""
+        return math.ceil(self.clock.now())
 
     def set_split(self, candidate_percent: int) -> Report:
         """`rollout 90/10`: a hand-set split between stable and candidate."""

@@ -165,6 +165,8 @@ class MonitoringMetrics:
         Several aligned points (a window longer than one period) are summed for counts and
         the worst is kept for p99, so a bad minute is never averaged away.
         """
+        if end <= start:  # the step began less than a second ago (starts are whole seconds)
+            return None
         from google.cloud import monitoring_v3
 
         aligner = monitoring_v3.Aggregation.Aligner
