@@ -29,9 +29,14 @@ PARENT = "projects/bench/locations/us-central1"
 
 def _cli(state: Path, *args: str) -> str:
     env = dict(os.environ, VXDEPLOY_EMULATOR_STATE_DIR=str(state))
-    return subprocess.run([sys.executable, "-c", "from vxdeploy.cli import main; main()",
-                           *args], env=env, check=True, capture_output=True, text=True,
-                          timeout=300).stdout
+    return subprocess.run(
+        [sys.executable, "-c", "from vxdeploy.cli import main; main()", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
 
 
 def _connection(url: str) -> http.client.HTTPConnection:
@@ -60,17 +65,25 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _model(types, kind: str):
     if kind == "echo":
-        return types.Model(display_name="echo", labels={"vxdeploy-container": "custom"},
-                           container_spec=types.ModelContainerSpec(
-                               image_uri="bench/echo", health_route="/health",
-                               predict_route="/predict",
-                               command=["{python}", str(REPO / "tests/emulator/echo_server.py")]))
+        return types.Model(
+            display_name="echo",
+            labels={"vxdeploy-container": "custom"},
+            container_spec=types.ModelContainerSpec(
+                image_uri="bench/echo",
+                health_route="/health",
+                predict_route="/predict",
+                command=["{python}", str(REPO / "tests/emulator/echo_server.py")],
+            ),
+        )
     artifacts = REPO / "examples/sentiment/artifacts/torchscript"
     if not artifacts.is_dir():
         raise SystemExit(f"{artifacts} is missing: run `make example` first")
-    return types.Model(display_name="sentiment", artifact_uri=str(artifacts),
-                       labels={"vxdeploy-container": "flask"},
-                       container_spec=types.ModelContainerSpec(image_uri="bench/flask"))
+    return types.Model(
+        display_name="sentiment",
+        artifact_uri=str(artifacts),
+        labels={"vxdeploy-container": "flask"},
+        container_spec=types.ModelContainerSpec(image_uri="bench/flask"),
+    )
 
 
 def main() -> None:
@@ -88,23 +101,45 @@ def main() -> None:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import aiplatform_v1 as v1
 
-        kwargs = {"client_options": {"api_endpoint": info["rest_url"]},
-                  "credentials": AnonymousCredentials(), "transport": "rest"}
+        kwargs = {
+            "client_options": {"api_endpoint": info["rest_url"]},
+            "credentials": AnonymousCredentials(),
+            "transport": "rest",
+        }
         endpoints, models = v1.EndpointServiceClient(**kwargs), v1.ModelServiceClient(**kwargs)
         model = models.upload_model(parent=PARENT, model=_model(v1, args.model)).result(60)
         endpoint = endpoints.create_endpoint(
-            parent=PARENT, endpoint=v1.Endpoint(display_name="bench")).result(60)
-        deployed = endpoints.deploy_model(
-            endpoint=endpoint.name, traffic_split={"0": 100},
-            deployed_model=v1.DeployedModel(model=model.model, dedicated_resources=(
-                v1.DedicatedResources(machine_spec=v1.MachineSpec(machine_type="n1-standard-4"),
-                                      min_replica_count=1, max_replica_count=1)))
-        ).result(300).deployed_model
+            parent=PARENT, endpoint=v1.Endpoint(display_name="bench")
+        ).result(60)
+        deployed = (
+            endpoints.deploy_model(
+                endpoint=endpoint.name,
+                traffic_split={"0": 100},
+                deployed_model=v1.DeployedModel(
+                    model=model.model,
+                    dedicated_resources=(
+                        v1.DedicatedResources(
+                            machine_spec=v1.MachineSpec(machine_type="n1-standard-4"),
+                            min_replica_count=1,
+                            max_replica_count=1,
+                        )
+                    ),
+                ),
+            )
+            .result(300)
+            .deployed_model
+        )
         status = json.loads(_cli(state, "local", "status", "-o", "json"))
         server = next(s for s in status["servers"] if s["deployed_model_id"] == deployed.id)
         direct_url = server["replicas"][0]["base_url"]
-        predict_route = (f"/v1/endpoints/{endpoint.name.rsplit('/', 1)[1]}/deployedModels/"
-                         f"{deployed.id}:predict") if args.model == "flask" else "/predict"
+        predict_route = (
+            (
+                f"/v1/endpoints/{endpoint.name.rsplit('/', 1)[1]}/deployedModels/"
+                f"{deployed.id}:predict"
+            )
+            if args.model == "flask"
+            else "/predict"
+        )
 
         instances = json.loads((REPO / "examples/sentiment/instances.json").read_text())
         body = json.dumps({"instances": instances["instances"][:1]}).encode()
@@ -120,16 +155,21 @@ def main() -> None:
     finally:
         _cli(state, "local", "down")
 
-    print(f"model server: {args.model}; {args.requests} requests each, interleaved, "
-          "one keep-alive connection per path")
+    print(
+        f"model server: {args.model}; {args.requests} requests each, interleaved, "
+        "one keep-alive connection per path"
+    )
     print(f"{'path':10} {'median ms':>10} {'p99 ms':>8}")
     for name, values in samples.items():
         print(f"{name:10} {statistics.median(values):10.3f} {_percentile(values, 0.99):8.3f}")
     overhead = statistics.median(samples["emulator"]) - statistics.median(samples["direct"])
-    paired = statistics.median(e - d for e, d in zip(samples["emulator"], samples["direct"],
-                                                     strict=True))
-    print(f"routing overhead: {overhead:.3f} ms (difference of medians), "
-          f"{paired:.3f} ms (median of paired differences); target < 2 ms")
+    paired = statistics.median(
+        e - d for e, d in zip(samples["emulator"], samples["direct"], strict=True)
+    )
+    print(
+        f"routing overhead: {overhead:.3f} ms (difference of medians), "
+        f"{paired:.3f} ms (median of paired differences); target < 2 ms"
+    )
     print(f"vxdeploy local up -> ready: {up_s:.2f} s (daemon reported {info['ready_s']:.2f} s)")
 
 
