@@ -21,6 +21,7 @@ from typing import Any
 from .artifacts import fetch_artifacts, read_manifest
 from .batching import Batcher, Work, as_serve_error, run_group
 from .config import ServeConfig
+from .device import is_out_of_memory, release_cached_memory
 from .errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, ServeError, Unavailable
 from .handler import BaseHandler, ModelContext, group_by_key, load_handler
 from .metrics import ServeMetrics
@@ -124,8 +125,17 @@ class PredictionService:
         single = handler.preprocess(examples[:1], {})
         many = handler.preprocess([examples[i % len(examples)] for i in range(n)], {})
         for _ in range(2):  # first passes pay for lazy init, allocator growth, JIT
-            handler.handle(examples, {})
-            handler.inference(handler.collate(many))
+            handler.handle(examples[:1], {})
+        try:
+            for _ in range(2):
+                handler.inference(handler.collate(many))
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            release_cached_memory()
+            log.warning("warm-up: a batch of %d ran out of memory; big batches will be split", n)
+            if mode == "auto":
+                return False, f"auto: a batch of {n} does not fit in memory"
         if mode != "auto":
             return mode == "on", f"VXSERVE_BATCHING={mode}"
         if getattr(device, "type", "cpu") == "cuda":

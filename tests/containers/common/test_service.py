@@ -155,3 +155,49 @@ def test_metrics_count_requests_instances_and_batches(ready: PredictionService) 
     assert "vxserve_instances_total 3.0" in text
     assert "vxserve_batch_size_count" in text and "vxserve_queue_depth 0.0" in text
     assert "vxserve_model_ready 1.0" in text and "vxserve_batching_enabled 1.0" in text
+
+
+class OutOfMemoryOnBigBatches(TensorHandler):
+    """Runs out of accelerator memory for more than two instances at once."""
+
+    def inference(self, batch):
+        if batch.shape[0] > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        return super().inference(batch)
+
+
+def test_out_of_memory_answers_503_and_the_server_lives_on(tiny_artifacts) -> None:
+    config = ServeConfig.from_env(
+        {"AIP_STORAGE_URI": str(tiny_artifacts["export"]), "VXSERVE_BATCHING": "on"}
+    )
+    service = PredictionService(config, handler=OutOfMemoryOnBigBatches())
+    service.load()
+    try:
+        status, body = service.predict(_body([[0.0, 1.0, 2.0, 3.0]] * 3))
+        assert status == 503 and body["error"]["status"] == "RESOURCE_EXHAUSTED"
+        assert "retry with fewer instances" in body["error"]["message"]
+        assert service.predict(_body([[0.0, 1.0, 2.0, 3.0]] * 2))[0] == 200
+        assert service.health()[0] == 200
+    finally:
+        service.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")
+@pytest.mark.parametrize("autocast", ["off", "bf16"])
+def test_cuda_serving_matches_eager(tiny_artifacts, tiny_eager, autocast: str) -> None:
+    service = _service(
+        tiny_artifacts["state_dict"], VXSERVE_DEVICE="cuda", VXSERVE_AUTOCAST=autocast
+    )
+    service.load()
+    try:
+        assert service.health()[0] == 200 and service.batching  # auto: on for a GPU
+        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(5))
+        status, body = service.predict(_body(x.tolist()))
+        assert status == 200
+        with torch.inference_mode():
+            want = tiny_eager(x)
+        got = torch.tensor(body["predictions"])
+        assert torch.allclose(got, want, atol=1e-4 if autocast == "off" else 5e-2)
+    finally:
+        service.close()
