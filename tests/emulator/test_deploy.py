@@ -294,6 +294,17 @@ def test_scale_to_zero_starts_on_first_request_with_429(v1beta1, emulator):
             assert time.monotonic() < deadline, "scale-up did not finish within 60s"
             time.sleep(0.2)
     assert response.deployed_model_id == dm.id
+
+    # Idle past idle_scaledown_period (shortened here: Vertex's minimum is 300 s), it goes
+    # back to zero and the next request waits for a scale-up again.
+    deployment = emulator.emu.servers.get(f"{endpoint.rsplit('/', 1)[1]}/{dm.id}")
+    deployment.idle_scaledown_s = 0.2
+    deadline = time.monotonic() + 15
+    while emulator.emu.servers.describe()[0]["replicas"]:
+        assert time.monotonic() < deadline, "the idle replica was not scaled down"
+        time.sleep(0.1)
+    with pytest.raises(exceptions.TooManyRequests):
+        v1beta1.predictions.predict(endpoint=endpoint, instances=[1], retry=None)
     with pytest.raises(exceptions.BadRequest, match="only model on its endpoint"):
         v1beta1.endpoints.deploy_model(
             endpoint=endpoint,
