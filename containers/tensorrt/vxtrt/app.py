@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 from vxserve.artifacts import fetch_artifacts, read_manifest
+from vxserve.config import ServeConfig
 from vxserve.errors import PayloadTooLarge
 from vxserve.handler import load_handler
 from vxserve.service import FAILED, PredictionService
@@ -35,8 +36,13 @@ class BackendService(PredictionService):
     def __init__(self, settings: TrtSettings):
         import torch
 
-        # The backend owns its device; the handler's tensors stay on the CPU.
-        super().__init__(settings.serve, select_device=lambda config: torch.device("cpu"))
+        def cpu(config: ServeConfig) -> torch.device:
+            # The backend owns its device; the handler's tensors stay on the CPU.
+            if config.torch_threads > 0:
+                torch.set_num_threads(config.torch_threads)
+            return torch.device("cpu")
+
+        super().__init__(settings.serve, select_device=cpu)
         self.settings = settings
 
     def load(self) -> None:

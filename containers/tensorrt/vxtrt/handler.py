@@ -49,7 +49,9 @@ def choose_backend(settings: TrtSettings, onnx_path: Any, manifest: Any) -> Back
     if wanted == "tensorrt" or (wanted == "auto" and trt_backend.available()):
         import torch
 
-        device_index = torch.cuda.current_device()
+        device = settings.serve.device
+        device_index = int(device.split(":")[1]) if device.startswith("cuda:") \
+            else torch.cuda.current_device()
         shape = onnx_instance_shape(onnx_path)
         opt_dims = list(example_batch(manifest, 1).shape[1:]) if manifest.example_instances \
             else None
@@ -86,7 +88,12 @@ def _calibration(settings: TrtSettings, manifest: Any) -> list[np.ndarray] | Non
         instances = manifest.example_instances or []
     if not instances:
         return None
-    arrays = np.asarray(instances)
+    dtype = np.dtype({"long": "int64", "int": "int64", "float": "float32"}.get(
+        manifest.input_dtype or "float32", manifest.input_dtype or "float32"))
+    try:
+        arrays = np.asarray(instances, dtype=dtype)
+    except ValueError as exc:
+        raise ConfigError(f"int8 calibration instances must share one shape: {exc}") from None
     size = max(1, min(8, len(arrays)))
     return [arrays[i:i + size] for i in range(0, len(arrays) - size + 1, size)]
 

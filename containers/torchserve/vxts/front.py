@@ -45,6 +45,7 @@ from .settings import TorchServeSettings
 from .upstream import Upstream, UpstreamError, UpstreamResponse
 
 log = logging.getLogger("vxts")
+WORKER_CHECK_S = 1.0  # how stale health's view of TorchServe's workers may be
 BATCH_HEADER = "x-vxts-batch-requests"  # requests in the TorchServe batch that served this one
 
 
@@ -67,6 +68,8 @@ class Front:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._start_task: asyncio.Task[None] | None = None
         self._predict_path = f"/predictions/{settings.model_name}"
+        self._workers_ready = True
+        self._workers_checked_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -106,6 +109,7 @@ class Front:
         self.metrics.ready.set(1)
         self.metrics.batching.set(0 if self.settings.batch_size == 1 else 1)
         self.phase = "ready"
+        self._workers_checked_at = time.monotonic()
         log.warning("vxts: ready in %.2fs (TorchServe start to READY worker %.2fs)",
                     self.time_to_ready_s, jvm_ready)
 
@@ -127,14 +131,30 @@ class Front:
 
     # -- routes ----------------------------------------------------------------------
     async def health(self, request: Request) -> Response:
-        if self.phase == "ready" and self.ts is not None and self.ts.exited() is None:
-            return JSONResponse({"status": "ready"})
+        if self.phase == "ready" and self.ts is not None:
+            problem = await self._serving_problem()
+            if not problem:
+                return JSONResponse({"status": "ready"})
+            return JSONResponse({"status": "unavailable", "error": problem}, status_code=503)
         detail = {"status": self.phase}
         if self.error:
             detail["error"] = self.error
-        elif self.phase == "ready":
-            detail = {"status": "failed", "error": "TorchServe exited"}
         return JSONResponse(detail, status_code=503)
+
+    async def _serving_problem(self) -> str:
+        """Why TorchServe cannot serve now ("" if it can). The worker check is cached for
+        WORKER_CHECK_S, so frequent probes cost TorchServe at most one call per interval."""
+        assert self.ts is not None and self.management is not None
+        if self.ts.exited() is not None:
+            return f"TorchServe exited with status {self.ts.exited()}"
+        now = time.monotonic()
+        if now - self._workers_checked_at > WORKER_CHECK_S:
+            self._workers_checked_at = now
+            statuses = await self.ts.worker_status(self.management)
+            # An unanswered query (busy frontend) keeps the last verdict.
+            if statuses is not None:
+                self._workers_ready = "READY" in statuses
+        return "" if self._workers_ready else "no TorchServe worker is READY (restarting?)"
 
     async def predict(self, request: Request) -> Response:
         started = time.monotonic()

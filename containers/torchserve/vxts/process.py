@@ -153,17 +153,17 @@ class TorchServeProcess:
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
-    async def worker_status(self, management: Upstream) -> list[str]:
-        """Statuses of the model's workers ("READY", "UNLOADING", ...); [] if not known yet."""
+    async def worker_status(self, management: Upstream) -> list[str] | None:
+        """Statuses of the model's workers ("READY", "UNLOADING", ...); None if unknown."""
         try:
             response = await management.request(
                 "GET", f"/models/{self.settings.model_name}", timeout=2.0
             )
-            described = json.loads(response.body) if response.status == 200 else []
+            described = json.loads(response.body) if response.status == 200 else None
         except (UpstreamError, TimeoutError, ValueError):
-            return []
+            return None
         if not described:
-            return []
+            return None
         return [w.get("status", "") for w in described[0].get("workers", [])]
 
     async def wait_ready(self, management: Upstream, poll_s: float = 0.1) -> float:
@@ -178,7 +178,7 @@ class TorchServeProcess:
             code = self.exited()
             if code is not None:
                 raise TorchServeStartError(f"TorchServe exited with status {code} during start")
-            if "READY" in await self.worker_status(management):
+            if "READY" in (await self.worker_status(management) or []):
                 return time.monotonic() - self.started_at
             if time.monotonic() > deadline:
                 raise TorchServeStartError(

@@ -9,7 +9,9 @@ that error is the boundary simulated), with a small queue, and is SIGTERMed last
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -206,6 +208,26 @@ def test_metrics_count_requests_and_batches(servers) -> None:
     batches = _metric(text, "VxtsBatches")
     requests = _metric(text, "VxtsBatchRequests")
     assert 0 < batches < requests  # mean batch size above one after the concurrent test
+
+
+def test_health_turns_503_while_a_crashed_worker_restarts(servers, eager) -> None:
+    main, _ = servers
+    workers = [pid for pid in _descendants(main.proc.pid) if b"model_service_worker" in
+               Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(workers) == 1
+    os.kill(workers[0], signal.SIGKILL)
+    seen: list[int] = []
+    deadline = time.monotonic() + 90
+    with httpx.Client(timeout=5) as client:
+        while time.monotonic() < deadline and not (503 in seen and seen[-1] == 200):
+            seen.append(client.get(main.url + HEALTH).status_code)
+            time.sleep(0.1)
+    assert 503 in seen, "health never noticed the worker was gone"
+    assert seen[-1] == 200, "TorchServe did not bring a worker back"
+    instances = tokens(2, 64, seed=50)
+    response = post(main, {"instances": instances}, PREDICT)
+    assert response.status_code == 200, response.text
+    assert_matches_eager(response.json()["predictions"], instances, eager)
 
 
 def _metric(text: str, name: str) -> float:
