@@ -211,6 +211,16 @@ def test_deploy_split_and_replica_rules(v1, emulator):
     assert live.dedicated_resources.max_replica_count == 5
 
 
+def test_unknown_bundled_server_label_fails_the_deploy(v1, emulator):
+    # Vertex accepts any label value at upload; the emulator reads it at deploy.
+    model = upload(v1, echo_model(v1.types, labels={"vxdeploy-container": "tomcat"})).model
+    endpoint = create_endpoint(v1).name
+    with pytest.raises(exceptions.BadRequest) as caught:
+        deploy(v1, endpoint, model)
+    assert "allowed: flask, torchserve, tensorrt, custom" in str(caught.value)
+    assert emulator.emu.servers.describe() == []
+
+
 def test_failed_deploy_reports_the_server_log_tail(v1, emulator):
     model = upload(v1, echo_model(v1.types, extra_env={"ECHO_EXIT": "1"})).model
     endpoint = create_endpoint(v1).name

@@ -97,11 +97,6 @@ def test_upload_rules(v1, tmp_path: Path):
         )
     assert error_status(caught.value) == "ALREADY_EXISTS"
 
-    bad_label = echo_model(v1.types, labels={"vxdeploy-container": "tomcat"})
-    with pytest.raises(exceptions.BadRequest) as caught:
-        upload(v1, bad_label)
-    assert "allowed: flask, torchserve, tensorrt, custom" in str(caught.value)
-
     reserved = echo_model(v1.types, extra_env={"AIP_HTTP_PORT": "1"})
     with pytest.raises(exceptions.BadRequest, match="reserved"):
         upload(v1, reserved)

@@ -19,7 +19,9 @@ from vxdeploy.emulator.prediction import Router
 from vxdeploy.emulator.requestlog import RequestLog
 from vxdeploy.emulator.serving import (
     CONTAINER_LABEL,
+    CONTAINERS,
     RUNTIME_LABEL,
+    RUNTIMES,
     Deployment,
     ModelServers,
     build_env,
@@ -86,7 +88,13 @@ class Emulator:
         env = build_env(endpoint=endpoint, deployed_model=dm, model=model,
                         storage_uri=storage_uri, health_route=health, predict_route=predict)
         container = model.labels.get(CONTAINER_LABEL, "custom")
+        if container not in CONTAINERS:
+            raise ValueError(f"Label {CONTAINER_LABEL}={container!r} names no bundled server; "
+                             f"allowed: {', '.join(CONTAINERS)}.")
+        # Any other value (vxdeploy labels remote models "vertex") runs the default runtime.
         runtime = model.labels.get(RUNTIME_LABEL, "process")
+        if runtime not in RUNTIMES:
+            runtime = "process"
         port = container_spec.ports[0].container_port if container_spec.ports else 8080
         command = None
         if container == "custom" and container_spec.command:

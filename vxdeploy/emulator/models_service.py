@@ -19,7 +19,6 @@ from google.cloud.aiplatform_v1beta1 import types as t
 from vxdeploy.emulator import rules
 from vxdeploy.emulator.errors import ApiError, failed_precondition, invalid, not_found
 from vxdeploy.emulator.names import ResourceName, parse, parse_parent
-from vxdeploy.emulator.serving import CONTAINER_LABEL, CONTAINERS, RUNTIME_LABEL, RUNTIMES
 from vxdeploy.emulator.store import ModelRecord, new_etag
 
 if TYPE_CHECKING:
@@ -91,14 +90,8 @@ def _check_model(model: t.Model) -> None:
                   "Model.container_spec.image_uri is required for custom-container models.",
                   "model.container_spec.image_uri")
     rules.check_labels(dict(model.labels), "model.labels")
-    container = model.labels.get(CONTAINER_LABEL)
-    if container is not None and container not in CONTAINERS:
-        raise invalid(f"Label {CONTAINER_LABEL}={container!r} is not a bundled server; "
-                      f"allowed: {', '.join(CONTAINERS)}.", "model.labels")
-    runtime = model.labels.get(RUNTIME_LABEL)
-    if runtime is not None and runtime not in RUNTIMES:
-        raise invalid(f"Label {RUNTIME_LABEL}={runtime!r} is invalid; allowed: "
-                      f"{', '.join(RUNTIMES)}.", "model.labels")
+    # The vxdeploy-container / vxdeploy-runtime labels are read at deploy time, as Vertex
+    # accepts any label value at upload.
     for item in model.container_spec.env:
         if item.name.startswith("AIP_"):
             raise invalid(f"Environment variable {item.name} is reserved: Vertex sets AIP_* "
