@@ -20,7 +20,8 @@ from vxdeploy.build import (
 )
 from vxdeploy.profile import load_profile
 
-pytestmark = [pytest.mark.docker]
+# The first push to an empty registry carries the base image's layers (minutes, once).
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 DOCKERFILE = """\
 ARG BASE_IMAGE=vxdeploy-test/not-here:0
