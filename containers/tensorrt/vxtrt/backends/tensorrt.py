@@ -112,6 +112,14 @@ def _torch_dtype(trt_dtype: Any) -> Any:
     return table[trt_dtype]
 
 
+def _capability() -> tuple[int, int]:
+    """The GPU's compute capability. TensorRT 10.5 deprecated platform_has_fast_fp16/int8
+    in favour of asking CUDA: fast fp16 from sm_60, int8 dot products from sm_61."""
+    import torch
+
+    return tuple(torch.cuda.get_device_capability())  # type: ignore[return-value]
+
+
 def _numpy_dtype(torch_dtype: Any) -> np.dtype:
     name = str(torch_dtype).replace("torch.", "")
     return np.dtype("float32" if name == "bfloat16" else name)  # numpy has no bfloat16
@@ -180,11 +188,16 @@ def build_engine(
     opt_profile = builder.create_optimization_profile()
     opt_profile.set_shape(input_name, profile.min, profile.opt, profile.max)
     config.add_optimization_profile(opt_profile)
-    if precision in ("fp16", "int8") and builder.platform_has_fast_fp16:
+    if precision != "fp32" and not hasattr(trt.BuilderFlag, "FP16"):
+        raise RuntimeError(f"TensorRT {trt.__version__} has no weakly-typed fp16/int8 builds; "
+                           "vxtrt targets TensorRT 10 (set VXSERVE_TRT_PRECISION=fp32)")
+    capability = _capability()
+    if precision in ("fp16", "int8") and capability >= (6, 0):
         config.set_flag(trt.BuilderFlag.FP16)
     if precision == "int8":
-        if not builder.platform_has_fast_int8:
-            raise RuntimeError("int8 was asked for but this GPU has no fast int8 support")
+        if capability < (6, 1):
+            raise RuntimeError(f"int8 was asked for but this GPU (sm_{capability[0]}"
+                               f"{capability[1]}) has no fast int8 support")
         if not calibration:
             raise RuntimeError("int8 needs calibration batches (VXSERVE_TRT_CALIBRATION or "
                                "example_instances in vxserve.json)")
