@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .serverproc import CONTAINERS
+from ..torchserve.serverproc import CONTAINERS
 
 for path in (CONTAINERS / "common", CONTAINERS / "tensorrt"):
     if str(path) not in sys.path:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import torch
 
-from .serverproc import ServerProc, ensure_example_artifacts, start
+from ..torchserve.serverproc import ServerProc, ensure_example_artifacts, start
 
 HEALTH, PREDICT = "/ready", "/v1/predict"
 OOM_MARKER, SLOW_MARKER = 19_999, 19_998
