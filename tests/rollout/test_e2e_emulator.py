@@ -341,3 +341,11 @@ def test_no_traffic_reads_as_no_data(lab: Lab) -> None:
     now = time.time()
     assert rollout.metrics.read(stable_id, now + 3600, now + 3700) is None
     assert rollout.metrics.read("424242", now - 600, now) is None
+
+
+def test_missing_endpoint_is_not_found(lab: Lab) -> None:
+    result = lab.vx("rollout", "status", "-o", "json", overrides=["endpoint.name=nowhere"])
+    assert result.returncode == 3, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    assert "endpoints/nowhere does not exist" in document["message"]
+    assert "vxdeploy deploy" in document["hint"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vxdeploy.errors import ConflictError
+from vxdeploy.errors import ConflictError, NotFoundError
 from vxdeploy.rollout.ports import DeployedVersion, EndpointView, Reading
 
 METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online"
@@ -59,8 +59,13 @@ class GapicEndpoint:
     def read(self) -> EndpointView:
         from vxdeploy.vertex.errors import call_api
 
-        endpoint = call_api(f"read endpoint {self.name}", lambda: self.connection.endpoints
-                            .get_endpoint(name=self.name, timeout=self.connection.timeout))
+        try:
+            endpoint = call_api(f"read endpoint {self.name}", lambda: self.connection.endpoints
+                                .get_endpoint(name=self.name, timeout=self.connection.timeout))
+        except NotFoundError as error:
+            raise NotFoundError(f"endpoint {self.name} does not exist",
+                                hint="deploy the profile first: `vxdeploy deploy --profile "
+                                     "NAME`") from error
         return self._view(endpoint)
 
     def write(self, etag: str, traffic: dict[str, int], labels: dict[str, str]) -> EndpointView:
