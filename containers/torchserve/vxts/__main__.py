@@ -30,16 +30,7 @@ def main() -> int:
         print(f"vxts: cannot listen on 0.0.0.0:{settings.serve.http_port}: {exc.strerror}",
               file=sys.stderr)
         return 1
-    failed = False
-    server: uvicorn.Server | None = None
-
-    def on_fatal() -> None:
-        nonlocal failed
-        failed = True
-        if server is not None:
-            server.should_exit = True
-
-    app = create_app(settings, on_fatal)
+    app = create_app(settings)
     config = uvicorn.Config(
         app,
         host="0.0.0.0",
@@ -49,9 +40,8 @@ def main() -> int:
         timeout_graceful_shutdown=int(settings.serve.drain_timeout_s) or None,
         timeout_keep_alive=75,  # longer than typical load-balancer idle timeouts
     )
-    server = uvicorn.Server(config)
-    server.run(sockets=[listener])
-    return 1 if failed else 0
+    uvicorn.Server(config).run(sockets=[listener])
+    return 0
 
 
 def _listen(port: int) -> socket.socket:

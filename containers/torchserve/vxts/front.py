@@ -17,7 +17,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ BATCH_HEADER = "x-vxts-batch-requests"  # requests in the TorchServe batch that 
 class Front:
     """State shared by the routes: the phase, the TorchServe process, the upstream pools."""
 
-    def __init__(self, settings: TorchServeSettings, on_fatal: Callable[[], None] | None = None):
+    def __init__(self, settings: TorchServeSettings):
         self.settings = settings
         self.serve = settings.serve
         self.metrics = ServeMetrics()
@@ -64,7 +64,6 @@ class Front:
         self.ts_metrics: Upstream | None = None
         self.inflight_instances = 0
         self.time_to_ready_s: float | None = None
-        self._on_fatal = on_fatal or (lambda: None)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._start_task: asyncio.Task[None] | None = None
         self._predict_path = f"/predictions/{settings.model_name}"
@@ -101,9 +100,12 @@ class Front:
             self.ts.start()
             jvm_ready = await self.ts.wait_ready(self.management)
         except Exception as exc:
+            # Like every vxserve server: stay up, answer health 503 with the reason, so the
+            # cause is visible from outside (and in the logs) instead of a crash loop.
             self.phase, self.error = "failed", f"{type(exc).__name__}: {exc}"
             log.error("vxts: start failed: %s", self.error)
-            self._on_fatal()
+            if self.ts is not None:
+                await asyncio.to_thread(self.ts.stop, 10.0)
             return
         self.time_to_ready_s = time.monotonic() - started
         self.metrics.ready.set(1)
@@ -253,11 +255,9 @@ def _as_vertex_body(response: UpstreamResponse) -> bytes:
     return json.dumps(payload).encode()
 
 
-def create_app(
-    settings: TorchServeSettings, on_fatal: Callable[[], None] | None = None
-) -> Starlette:
+def create_app(settings: TorchServeSettings) -> Starlette:
     """The front app; routes come from AIP_HEALTH_ROUTE / AIP_PREDICT_ROUTE."""
-    front = Front(settings, on_fatal)
+    front = Front(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
