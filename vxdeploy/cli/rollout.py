@@ -19,7 +19,8 @@ from vxdeploy.cli.options import PROFILE, SET
 from vxdeploy.errors import ExitCode
 
 if TYPE_CHECKING:
-    from vxdeploy.rollout.runner import Progress, Report, Rollout
+    from vxdeploy.rollout.report import Progress, Report
+    from vxdeploy.rollout.runner import Rollout
 
 
 class SplitOrCommandGroup(TyperGroup):

@@ -13,7 +13,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError
 from vxdeploy.profile.model import OldVersionPolicy, RolloutPolicy, RolloutStrategy
@@ -36,6 +35,7 @@ from vxdeploy.rollout.ports import (
     MetricsPort,
     Reading,
 )
+from vxdeploy.rollout.report import Progress, Report, iso
 from vxdeploy.rollout.resolve import Versions, resolve
 from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
 from vxdeploy.rollout.traffic import check_percent, split_for, steps_for
@@ -60,70 +60,6 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(max(0.0, seconds))
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One progress tick for people: the step, the bake time left and the gate readings."""
-
-    step: int
-    steps: list[int]
-    percent: int
-    bake_left_s: float
-    reading: Reading | None
-    result: GateResult | None
-    message: str = ""
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
-
-
-def _version(version: DeployedVersion | None) -> dict[str, object] | None:
-    if version is None:
-        return None
-    return {"deployed_model_id": version.id, "model": version.model,
-            "version_id": version.version_id, "aliases": list(version.aliases)}
-
-
-@dataclass
-class Report:
-    """What a rollout command did; `--output json` prints `to_dict()`."""
-
-    action: str
-    endpoint: str
-    outcome: str = ""
-    stable: DeployedVersion | None = None
-    candidate: DeployedVersion | None = None
-    traffic: dict[str, int] = field(default_factory=dict)
-    steps: list[int] = field(default_factory=list)
-    history: list[dict[str, object]] = field(default_factory=list)
-    resumed_from_step: int | None = None
-    reason: str = ""
-    retired: list[str] = field(default_factory=list)
-    state: RolloutState | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        body: dict[str, object] = {
-            "action": self.action, "endpoint": self.endpoint, "outcome": self.outcome,
-            "stable": _version(self.stable), "candidate": _version(self.candidate),
-            "traffic": dict(self.traffic),
-        }
-        if self.state is not None:
-            body["state"] = {"phase": self.state.phase.value, "step": self.state.step,
-                             "since": _iso(self.state.since) if self.state.since else None,
-                             "reason": self.state.reason}
-        if self.steps:
-            body["steps"] = list(self.steps)
-        if self.history:
-            body["history"] = list(self.history)
-        if self.resumed_from_step is not None:
-            body["resumed_from_step"] = self.resumed_from_step
-        if self.reason:
-            body["reason"] = self.reason
-        if self.retired:
-            body["retired"] = list(self.retired)
-        return body
 
 
 @dataclass
@@ -289,7 +225,7 @@ class Rollout:
                          "split by hand and run again")
             report.resumed_from_step = state.step
             self._say(f"resuming at step {state.step + 1}/{len(steps)} "
-                      f"({steps[state.step]}%), started {_iso(state.since)}")
+                      f"({steps[state.step]}%), started {iso(state.since)}")
         else:
             index = start_index(steps, view.share(candidate.id))
             state = RolloutState(Phase.RUNNING, stable.id, candidate.id, index, self._now())
@@ -302,7 +238,7 @@ class Rollout:
                 result, reading = GateResult(Verdict.PASS, "ok", "no final bake"), None
             report.history.append({
                 "step": state.step, "percent": steps[state.step],
-                "started_at": _iso(state.since), "ended_at": _iso(self.clock.now()),
+                "started_at": iso(state.since), "ended_at": iso(self.clock.now()),
                 **result.to_dict(), "reading": reading.to_dict() if reading else None})
             after = advance(state, steps, result, self.clock.now())
             if after.phase is Phase.ROLLED_BACK:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vxdeploy.profile.model import Profile
-from vxdeploy.rollout.runner import Progress, Rollout
+from vxdeploy.rollout.report import Progress
+from vxdeploy.rollout.runner import Rollout
 
 
 def endpoint_id_for(profile: Profile) -> str:
