@@ -42,7 +42,8 @@ def test_dockerfile_conventions() -> None:
 def test_requirements_are_pinned_and_include_the_fallback_backend() -> None:
     lines = [line for line in (FOLDER / "requirements.txt").read_text().splitlines()
              if line and not line.startswith("#")]
-    assert all("==" in line for line in lines), lines
+    # onnx comes with the NGC base (pinned by its pip constraints): a floor, not a pin.
+    assert all("==" in line or line.startswith("onnx>=") for line in lines), lines
     assert any(line.startswith("onnxruntime==") for line in lines)
 
 
