@@ -27,7 +27,9 @@ AIP = {k: v for k, v in os.environ.items() if k.startswith("AIP_")}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
+    # Headers and body go out in separate writes; ECHO_NAGLE=1 keeps Nagle on to measure
+    # how the emulator copes with servers that do not disable it.
+    disable_nagle_algorithm = not os.environ.get("ECHO_NAGLE")
 
     def log_message(self, *args):
         pass

@@ -68,6 +68,14 @@ def _connection(base_url: str, timeout: float) -> http.client.HTTPConnection:
     return conn
 
 
+def _quickack(conn: http.client.HTTPConnection) -> None:
+    """ACK the answer's first segment at once (Linux): a server that writes headers and body
+    separately with Nagle on would otherwise wait ~40 ms for our delayed ACK."""
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None and conn.sock is not None:
+        conn.sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+
+
 def forward(base_url: str, path: str, body: bytes, content_type: str,
             timeout: float) -> tuple[int, str, bytes]:
     """POST to a model server, retrying once on a connection that went stale."""
@@ -76,6 +84,7 @@ def forward(base_url: str, path: str, body: bytes, content_type: str,
         try:
             conn.request("POST", path, body=body,
                          headers={"Content-Type": content_type, "Connection": "keep-alive"})
+            _quickack(conn)
             response = conn.getresponse()
             data = response.read()
             if response.will_close:
