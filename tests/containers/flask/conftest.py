@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from . import server as srv
+
+# gunicorn.conf.py imports vxserve, as it does under the emulator's PYTHONPATH.
+if str(srv.COMMON) not in sys.path:
+    sys.path.insert(0, str(srv.COMMON))
 
 
 @pytest.fixture(scope="session")
