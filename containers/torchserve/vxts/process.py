@@ -147,6 +147,10 @@ class TorchServeProcess:
             cwd=self.layout.root,
             env=env,
             stdin=subprocess.DEVNULL,
+            # Its own session: a SIGTERM to the front's process group (the emulator, a
+            # terminal's Ctrl-C) must not stop the JVM while the front is still draining;
+            # the front stops it afterwards, and PDEATHSIG covers the front being killed.
+            start_new_session=True,
             preexec_fn=_die_with_parent,
         )
 

@@ -253,7 +253,7 @@ def test_full_queue_is_429_and_sigterm_drains(servers, eager) -> None:
     assert crowded.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert "VXSERVE_MAX_QUEUE=100" in crowded.json()["error"]["message"]
     sigterm_at = time.monotonic()
-    code = aux.terminate(timeout_s=60)
+    code = aux.terminate(timeout_s=60, group=True)  # as the emulator stops a server
     busy.join(30)
     queued.join(30)
     # Both accepted requests were answered after SIGTERM, before the process exited.

@@ -62,9 +62,13 @@ class ServerProc:
                 time.sleep(0.05)
         raise AssertionError(f"not ready within {timeout_s}s:\n{self.log()}")
 
-    def terminate(self, timeout_s: float = 30.0) -> int:
+    def terminate(self, timeout_s: float = 30.0, *, group: bool = False) -> int:
+        """SIGTERM the server (its whole process group with `group`, as the emulator does)."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if group:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            else:
+                self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:

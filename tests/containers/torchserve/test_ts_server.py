@@ -277,7 +277,7 @@ def test_full_queue_is_429_and_sigterm_drains_then_stops_the_jvm(servers, eager)
     assert crowded.status_code == 429, crowded.text
     assert "VXSERVE_MAX_QUEUE=100" in crowded.json()["error"]["message"]
     sigterm_at = time.monotonic()
-    code = aux.terminate(timeout_s=90)
+    code = aux.terminate(timeout_s=90, group=True)  # as the emulator stops a server
     thread.join(60)
     assert result["slow"].status_code == 200, result["slow"].text
     assert result["answered_at"] > sigterm_at, "the request finished before SIGTERM: no drain seen"
