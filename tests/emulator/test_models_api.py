@@ -82,6 +82,10 @@ def test_list_models_filters_and_pages(v1):
 
     team_a = v1.models.list_models(request={"parent": PARENT, "filter": 'labels.team="a"'})
     assert sorted(m.display_name for m in team_a) == ["m0", "m2", "m4"]
+    ordered = v1.models.list_models(request={"parent": PARENT, "order_by": "display_name desc"})
+    assert [m.display_name for m in ordered] == ["m4", "m3", "m2", "m1", "m0"]
+    with pytest.raises(exceptions.BadRequest, match="Unsupported order_by"):
+        list(v1.models.list_models(request={"parent": PARENT, "order_by": "labels"}))
     by_name = v1.models.list_models(request={"parent": PARENT, "filter": 'display_name="m3"'})
     assert [m.display_name for m in by_name] == ["m3"]
     with pytest.raises(exceptions.BadRequest) as caught:

@@ -67,8 +67,8 @@ class Emulator:
         self.pending_models: set[str] = set()
         self.deploying: dict[str, set[str]] = {}
 
-    def handle(self, rpc: str, request: Any, version: str) -> Any:
-        return HANDLERS[rpc](self, request, version)
+    def handle(self, rpc: str, request: Any, version: str, **extra: Any) -> Any:
+        return HANDLERS[rpc](self, request, version, **extra)
 
     # ---- deployments ---------------------------------------------------------------------
     def replicas_for(self, dm: t.DeployedModel) -> int:

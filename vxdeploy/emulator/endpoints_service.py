@@ -88,14 +88,14 @@ def get_endpoint(emu: Emulator, request: t.GetEndpointRequest, version: str) -> 
         return t.Endpoint(get_endpoint_record(emu, request.name))
 
 
-def list_endpoints(emu: Emulator, request: t.ListEndpointsRequest,
-                   version: str) -> t.ListEndpointsResponse:
+def list_endpoints(emu: Emulator, request: t.ListEndpointsRequest, version: str,
+                   order_by: str = "") -> t.ListEndpointsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
     with emu.store.lock:
         endpoints = [t.Endpoint(ep) for name, ep in emu.store.endpoints.items()
                      if name.startswith(request.parent + "/") and match(ep)]
-    endpoints.sort(key=lambda ep: (ep.create_time, ep.name))
+    endpoints = rules.order(endpoints, order_by, lambda ep: (ep.create_time, ep.name))
     page, token = rules.paginate(endpoints, request.page_size, request.page_token)
     return t.ListEndpointsResponse(endpoints=page, next_page_token=token)
 

@@ -196,7 +196,8 @@ def get_model(emu: Emulator, request: t.GetModelRequest, version: str) -> t.Mode
         return view(emu, model)
 
 
-def list_models(emu: Emulator, request: t.ListModelsRequest, version: str) -> t.ListModelsResponse:
+def list_models(emu: Emulator, request: t.ListModelsRequest, version: str,
+                order_by: str = "") -> t.ListModelsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
     with emu.store.lock:
@@ -208,13 +209,13 @@ def list_models(emu: Emulator, request: t.ListModelsRequest, version: str) -> t.
                             if DEFAULT_ALIAS in m.version_aliases), None)
             if default is not None and match(default):
                 models.append(view(emu, default))
-    models.sort(key=lambda m: (m.create_time, m.name))
+    models = rules.order(models, order_by, lambda m: (m.create_time, m.name))
     page, token = rules.paginate(models, request.page_size, request.page_token)
     return t.ListModelsResponse(models=page, next_page_token=token)
 
 
-def list_model_versions(emu: Emulator, request: t.ListModelVersionsRequest,
-                        version: str) -> t.ListModelVersionsResponse:
+def list_model_versions(emu: Emulator, request: t.ListModelVersionsRequest, version: str,
+                        order_by: str = "") -> t.ListModelVersionsResponse:
     match = rules.parse_filter(request.filter)
     with emu.store.lock:
         rname = parse(request.name, "models")
@@ -222,7 +223,7 @@ def list_model_versions(emu: Emulator, request: t.ListModelVersionsRequest,
         if record is None:
             raise not_found(rname.base, "Model")
         models = [view(emu, m) for m in record.versions.values() if match(m)]
-    models.sort(key=lambda m: int(m.version_id))
+    models = rules.order(models, order_by, lambda m: int(m.version_id))
     page, token = rules.paginate(models, request.page_size, request.page_token)
     return t.ListModelVersionsResponse(models=page, next_page_token=token)
 

@@ -193,6 +193,27 @@ def paginate(items: Sequence[T], page_size: int, page_token: str) -> tuple[list[
     return page, token
 
 
+ORDER_FIELDS = ("create_time", "update_time", "display_name", "name")
+
+
+def order(items: list[T], order_by: str, default: Callable[[T], Any]) -> list[T]:
+    """Sort for `order_by` ("create_time desc, display_name"); `default` when empty."""
+    if not order_by.strip():
+        return sorted(items, key=default)
+    out = list(items)
+    keys = [part.split() for part in order_by.split(",") if part.strip()]
+    for words in reversed(keys):  # stable sorts, least significant key first
+        field = words[0]
+        if field not in ORDER_FIELDS or len(words) > 2 or (
+                len(words) == 2 and words[1].lower() not in ("asc", "desc")):
+            raise invalid(f"Unsupported order_by {order_by!r}; allowed: fields "
+                          f"{', '.join(ORDER_FIELDS)}, each optionally followed by asc or desc.",
+                          "order_by")
+        out.sort(key=lambda item, field=field: getattr(item, field),
+                 reverse=len(words) == 2 and words[1].lower() == "desc")
+    return out
+
+
 def check_labels(labels: dict[str, str], field: str) -> None:
     """Label keys and values as Google Cloud allows them."""
     key_re = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")

@@ -215,9 +215,14 @@ class EmulatorServer:
 
     def _call(self, route: Any, path_vars: dict[str, str], query: str, body: bytes) -> bytes:
         request = decode_request(route, path_vars, query, body)
+        extra = {}
+        if route.rpc in ("ListModels", "ListModelVersions", "ListEndpoints"):
+            # v1 has order_by where v1beta1 lacks it: read it before converting.
+            extra["order_by"] = getattr(request, "order_by", "") \
+                if "order_by" in type(request).meta.fields else ""
         if hasattr(request, "_pb"):
             request = convert(request, version_type(type(request), "v1beta1"))
-        result = self.emu.handle(route.rpc, request, route.version)
+        result = self.emu.handle(route.rpc, request, route.version, **extra)
         if isinstance(result, dict):  # an Operation, already in its version's JSON
             return json.dumps(result, separators=(",", ":")).encode()
         return encode(convert(result, version_type(type(result), route.version)))
