@@ -117,15 +117,10 @@ class Emulator:
                           deployed_model_id=dm.id, specs=specs, scale_to_zero=stz,
                           idle_scaledown_s=idle or 3600.0)
 
-    def start_deployment(self, endpoint_name: str, dm: t.DeployedModel, model: t.Model,
-                         storage_uri: str) -> None:
+    def start_deployment(self, deployment: Deployment, dm: t.DeployedModel) -> None:
         """Start the min replicas (none for scale-to-zero); fail the deploy with the log tail."""
         from vxdeploy.emulator.errors import ApiError
 
-        try:
-            deployment = self.deployment_for(endpoint_name, dm, model, storage_uri)
-        except ValueError as error:
-            raise ApiError("INVALID_ARGUMENT", str(error)) from error
         if deployment.scale_to_zero:
             self.servers.register(deployment)
             return

@@ -204,10 +204,15 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
         dm.create_time = datetime.now(tz=UTC)
         storage_uri = emu.store.artifacts.get(f"{model.name}@{model.version_id}", "")
         model_copy = t.Model(model)
+        try:  # bad serving labels fail the call itself, before any operation exists
+            deployment = emu.deployment_for(endpoint_name, dm, model_copy, storage_uri)
+        except ValueError as error:
+            in_flight.discard(dm.id)
+            raise invalid(str(error), "deployed_model.model") from error
 
     def work() -> t.DeployModelResponse:
         try:
-            emu.start_deployment(endpoint_name, dm, model_copy, storage_uri)
+            emu.start_deployment(deployment, dm)
             with emu.store.lock:
                 current = emu.store.endpoints.get(endpoint_name)
                 if current is None:
