@@ -390,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
             indent=1,
         )
     )
-    print(f"\nraw results: {OUT / 'serving.json'}; server logs: {log_dir}")
+    print(
+        "\ncpu ms/req counts the server's process group only: a server whose processes leave"
+        "\nit (TorchServe's frontend JVM daemonizes) is undercounted there."
+    )
+    print(f"raw results: {OUT / 'serving.json'}; server logs: {log_dir}")
     return 0
 
 
