@@ -38,7 +38,7 @@ BASE = [f"endpoint.name={ENDPOINT}", "rollout.strategy=linear", "rollout.steps=[
         "rollout.termination_wait_s=0", "rollout.gates.min_requests=3",
         "rollout.gates.p99_latency_ms=20000", "rollout.gates.max_error_rate=0.05",
         "alerts.enabled=false"]
-FAULT = ["rollout.steps=[50,100]"]  # half the traffic: enough faulty requests to judge
+FAULT = ["rollout.strategy=canary", "rollout.steps=[50,100]"]  # half the traffic: enough to judge
 
 
 class Lab:
