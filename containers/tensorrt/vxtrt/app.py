@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from prometheus_client import Gauge
 from starlette.requests import Request
 from starlette.responses import Response
 from vxserve.artifacts import fetch_artifacts, read_manifest
@@ -44,6 +45,10 @@ class BackendService(PredictionService):
 
         super().__init__(settings.serve, select_device=cpu)
         self.settings = settings
+        self._backend_info = Gauge(
+            "vxtrt_backend", "1 for the backend serving the model.", ["backend"],
+            registry=self.metrics.registry,
+        )
 
     def load(self) -> None:
         try:
@@ -56,6 +61,9 @@ class BackendService(PredictionService):
             log.exception("model load failed")
             return
         super().load()
+        backend = getattr(self.handler, "backend", None)
+        if backend is not None:
+            self._backend_info.labels(backend=backend.name).set(1)
 
     def close(self) -> None:
         super().close()

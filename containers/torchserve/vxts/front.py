@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import Gauge
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -56,6 +57,10 @@ class Front:
         self.settings = settings
         self.serve = settings.serve
         self.metrics = ServeMetrics()
+        self.start_seconds = Gauge(
+            "vxts_start_seconds", "Seconds from process start to the first READY worker.",
+            registry=self.metrics.registry,
+        )
         self.phase = "starting"  # starting | ready | failed | draining
         self.error = ""
         self.ts: TorchServeProcess | None = None
@@ -108,6 +113,7 @@ class Front:
                 await asyncio.to_thread(self.ts.stop, 10.0)
             return
         self.time_to_ready_s = time.monotonic() - started
+        self.start_seconds.set(self.time_to_ready_s)
         self.metrics.ready.set(1)
         self.metrics.batching.set(0 if self.settings.batch_size == 1 else 1)
         self.phase = "ready"

@@ -212,6 +212,7 @@ def test_metrics_are_prometheus_text(servers) -> None:
     assert 'vxserve_requests_total{code="400"}' in response.text
     assert "vxserve_model_ready 1.0" in response.text
     assert "vxserve_batching_enabled 1.0" in response.text
+    assert 'vxtrt_backend{backend="onnxruntime"} 1.0' in response.text
 
 
 def test_gpu_out_of_memory_fails_only_that_request(servers, eager) -> None:

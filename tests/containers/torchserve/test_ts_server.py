@@ -204,6 +204,7 @@ def test_metrics_count_requests_and_batches(servers) -> None:
     assert 'vxserve_requests_total{code="200"}' in text
     assert 'vxserve_requests_total{code="400"}' in text
     assert "vxserve_model_ready 1.0" in text
+    assert 0 < _metric(text, "vxts_start_seconds", "") < 180
     assert "ts_inference_requests_total" in text  # TorchServe's own, appended
     batches = _metric(text, "VxtsBatches")
     requests = _metric(text, "VxtsBatchRequests")
@@ -230,9 +231,9 @@ def test_health_turns_503_while_a_crashed_worker_restarts(servers, eager) -> Non
     assert_matches_eager(response.json()["predictions"], instances, eager)
 
 
-def _metric(text: str, name: str) -> float:
+def _metric(text: str, name: str, after: str = "{") -> float:
     for line in text.splitlines():
-        if line.startswith(name + "{"):
+        if line.startswith(name + (after or " ")):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name} not in /metrics")
 
