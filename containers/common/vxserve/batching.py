@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .device import is_out_of_memory, release_cached_memory
-from .errors import InvalidInput, ModelFailure, OutOfMemory, Overloaded, ServeError, Unavailable
+from .errors import (
+    ConfigError,
+    InvalidInput,
+    ModelFailure,
+    OutOfMemory,
+    Overloaded,
+    ServeError,
+    Unavailable,
+)
 from .handler import BaseHandler
 
 
@@ -135,6 +143,8 @@ def as_serve_error(exc: BaseException) -> ServeError:
         return exc
     if is_out_of_memory(exc):
         return OutOfMemory("out of accelerator memory for this batch; retry with fewer instances")
+    if isinstance(exc, ConfigError):  # the artifacts and handler disagree: not the client's fault
+        return ModelFailure(f"the server is misconfigured: {exc}")
     text = _summary(exc)
     if isinstance(exc, (RuntimeError, IndexError, ValueError)) and any(
         marker in text.lower() for marker in _INPUT_MISMATCH

@@ -201,3 +201,17 @@ def test_cuda_serving_matches_eager(tiny_artifacts, tiny_eager, autocast: str) -
         assert torch.allclose(got, want, atol=1e-4 if autocast == "off" else 5e-2)
     finally:
         service.close()
+
+
+def test_artifacts_that_disagree_with_the_handler_are_a_500_not_the_clients_400(
+    tmp_path: Path, tiny_artifacts
+) -> None:
+    folder = tmp_path / "two_labels"
+    folder.mkdir()
+    (folder / "model.pt").write_bytes((tiny_artifacts["torchscript"] / "model.pt").read_bytes())
+    (folder / "index_to_name.json").write_text('{"0": "x", "1": "y"}')  # the model has 3
+    service = _service(folder, VXSERVE_BATCHING="off")
+    service.load()
+    status, body = service.predict(_body([[0.0, 1.0, 2.0, 3.0]]))
+    assert status == 500 and "misconfigured" in body["error"]["message"]
+    assert "[batch, 2]" in body["error"]["message"]
