@@ -53,6 +53,19 @@ def test_operation_response_types_follow_the_api_version(v1beta1, emulator):
     assert body["response"]["@type"].endswith("aiplatform.v1beta1.Endpoint")
 
 
+def test_pending_mode_from_the_environment(tmp_path, monkeypatch):
+    from tests.emulator.conftest import make_clients
+    from vxdeploy.emulator.server import EmulatorServer
+
+    monkeypatch.setenv("VXDEPLOY_EMULATOR_OPERATION_PENDING_S", "0.5")
+    with EmulatorServer(tmp_path / "state", monitoring=False) as server:
+        v1 = make_clients(server.rest_url)
+        op = v1.endpoints.create_endpoint(parent=PARENT, endpoint=v1.types.Endpoint(
+            display_name="pending"))
+        assert not op.done()
+        assert op.result(timeout=30).display_name == "pending"
+
+
 def test_unknown_operation_is_not_found(emulator):
     response = requests.get(f"{emulator.rest_url}/v1/{PARENT}/operations/123", timeout=5)
     assert response.status_code == 404

@@ -54,6 +54,9 @@ class Emulator:
         if inline_wait_s is None:
             inline_wait_s = float(os.environ.get("VXDEPLOY_EMULATOR_INLINE_WAIT_S", "2.0"))
         self.ops = OperationManager(self.store, inline_wait_s=inline_wait_s)
+        # "Pending mode": every operation stays pending this long and must be polled.
+        self.ops.min_pending_s = float(os.environ.get("VXDEPLOY_EMULATOR_OPERATION_PENDING_S",
+                                                      "0"))
         self.rng = random.Random(seed)
         self.faults = Faults(self.rng)
         self.servers = ModelServers(self.state_dir, start=start_server, adopt=adopt_server)
