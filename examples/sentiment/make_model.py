@@ -14,6 +14,7 @@ same inputs does nothing.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import shutil
@@ -106,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     versions = [args.version] if args.version else sorted(SEEDS)
     torch.set_num_threads(max(1, min(4, torch.get_num_threads())))
-    for version in versions:
-        make(version, args.out, args.force)
+    args.out.mkdir(parents=True, exist_ok=True)
+    # Test runs in parallel may all call this at once: one builds, the others then find
+    # the stamp up to date.
+    with (args.out / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for version in versions:
+            make(version, args.out, args.force)
     return 0
 
 
