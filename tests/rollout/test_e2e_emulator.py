@@ -227,7 +227,11 @@ def test_manual_split_then_promote(lab: Lab) -> None:
     assert json.loads(result.stdout)["traffic"] == {stable_id: 60, candidate_id: 40}
     status = lab.rollout().status()
     assert status.state.phase.value == "manual"
-    result = lab.vx("rollout", "promote", "-o", "json",
+    declined = lab.vx("rollout", "promote", "-o", "json")  # no --yes, no terminal
+    assert declined.returncode == 7, declined.stderr[-3000:]
+    assert "--yes" in json.loads(declined.stdout)["hint"]
+    assert lab.rollout().status().traffic == {stable_id: 60, candidate_id: 40}
+    result = lab.vx("rollout", "promote", "--yes", "-o", "json",
                     overrides=["rollout.old_version=keep"])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
@@ -302,7 +306,7 @@ def test_concurrent_traffic_change_is_detected_not_overwritten(lab: Lab) -> None
         lab.rollout().run()
     assert lab.rollout().status().traffic == {stable_id: 50, candidate_id: 50}
 
-    aborted = lab.vx("rollout", "abort", "-o", "json")
+    aborted = lab.vx("rollout", "abort", "--yes", "-o", "json")
     assert aborted.returncode == 0, aborted.stderr[-3000:]
     assert json.loads(aborted.stdout)["traffic"] == {stable_id: 100}
 

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from vxdeploy.cli.context import AppContext, app_context
-from vxdeploy.cli.options import PROFILE, SET
+from vxdeploy.cli.options import PROFILE, SET, YES
 from vxdeploy.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -145,18 +145,26 @@ def status_command(ctx: typer.Context, profile: str = PROFILE, set_: list[str] =
     _render(context, rollout.status())
 
 
+def _asker(context: AppContext, yes: bool) -> Any:
+    from vxdeploy.workflow import confirm
+
+    return lambda question: confirm(question, yes=yes, output=context.output)
+
+
 @rollout_app.command("promote")
-def promote_command(ctx: typer.Context, profile: str = PROFILE, set_: list[str] = SET) -> None:
+def promote_command(ctx: typer.Context, profile: str = PROFILE, yes: bool = YES,
+                    set_: list[str] = SET) -> None:
     """Give the candidate 100%, move the `stable` alias, retire the old version."""
     context, rollout = _open(ctx, profile, set_)
-    _render(context, rollout.promote())
+    _render(context, rollout.promote(ask=_asker(context, yes)))
 
 
 @rollout_app.command("abort")
-def abort_command(ctx: typer.Context, profile: str = PROFILE, set_: list[str] = SET) -> None:
+def abort_command(ctx: typer.Context, profile: str = PROFILE, yes: bool = YES,
+                  set_: list[str] = SET) -> None:
     """Give stable 100% again; keep or undeploy the candidate per rollout.old_version."""
     context, rollout = _open(ctx, profile, set_)
-    _render(context, rollout.abort())
+    _render(context, rollout.abort(ask=_asker(context, yes)))
 
 
 @rollout_app.command("run")

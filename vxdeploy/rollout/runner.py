@@ -125,8 +125,16 @@ class Rollout:
         return Report("set", view.name, "set", versions.stable, candidate,
                       dict(view.traffic), state=state)
 
-    def abort(self) -> Report:
-        """Stable back to 100%; the candidate is kept at 0% or undeployed, per policy."""
+    def _fate(self, version: DeployedVersion) -> str:
+        keep = self.policy.old_version is OldVersionPolicy.KEEP
+        return (f"{'keep' if keep else 'undeploy'} deployed model {version.id} "
+                f"(version {version.version_id or '?'})")
+
+    def abort(self, ask: Callable[[str], None] | None = None) -> Report:
+        """Stable back to 100%; the candidate is kept at 0% or undeployed, per policy.
+
+        `ask` is shown what will happen once it is known and raises to decline.
+        """
         view = self.endpoint.read()
         versions = resolve(view)
         report = Report("abort", view.name, stable=versions.stable,
@@ -134,6 +142,9 @@ class Rollout:
         if versions.candidate is None:
             report.outcome, report.traffic = "nothing-to-abort", dict(view.traffic)
             return report
+        if ask is not None:
+            ask(f"Give stable deployed model {versions.stable.id} 100% of {view.name} and "
+                f"{self._fate(versions.candidate)}?")
         state = RolloutState(Phase.ABORTED, versions.stable.id, versions.candidate.id, 0,
                              self._now(), reason="aborted")
         view = self._write(view, state,
@@ -144,13 +155,24 @@ class Rollout:
             report.traffic = dict(self.endpoint.read().traffic)
         return report
 
-    def promote(self) -> Report:
-        """Candidate to 100%, `stable` alias moves, old version retired after the wait."""
+    def promote(self, ask: Callable[[str], None] | None = None) -> Report:
+        """Candidate to 100%, `stable` alias moves, old version retired after the wait.
+
+        `ask` is shown what will happen once it is known and raises to decline.
+        """
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
         versions = resolve(view)
         if versions.candidate is None:
             return self._finish_retirement(view, state, Report("promote", view.name))
+        if ask is not None:
+            candidate = versions.candidate
+            wait = self.policy.termination_wait_s
+            ask(f"Give candidate deployed model {candidate.id} (version "
+                f"{candidate.version_id or '?'}) 100% of {view.name}, move the `stable` alias "
+                f"to it and {self._fate(versions.stable)}"
+                + (f" after {wait:g}s" if wait and self.policy.old_version is
+                   OldVersionPolicy.UNDEPLOY else "") + "?")
         report = Report("promote", view.name, stable=versions.stable,
                         candidate=versions.candidate)
         return self._promote(view, versions.stable, versions.candidate, report)
