@@ -17,6 +17,7 @@ from vxdeploy import __version__
 from vxdeploy.profile.model import EndpointKind, Profile, RolloutStrategy, Target
 from vxdeploy.profile.rules import effective_accelerator
 from vxdeploy.resources import ReplicaFields
+from vxdeploy.rollout.traffic import steps_for
 
 MANAGED_BY = "managed-by"
 TOOL = "vxdeploy"
@@ -251,7 +252,6 @@ def desired_state(profile: Profile, image_uri: str) -> Desired:
         aliases=tuple(model.aliases),
     )
     endpoint = profile.endpoint
-    steps = [int(s) for s in profile.rollout.steps] or [100]
     return Desired(
         profile_name=profile.name,
         project=profile.project,
@@ -270,7 +270,7 @@ def desired_state(profile: Profile, image_uri: str) -> Desired:
         resources=resources,
         deployed_model_id=deployed_model_id(endpoint_id, fingerprint, resources),
         strategy=profile.rollout.strategy,
-        first_step=steps[0],
+        first_step=steps_for(profile.rollout)[0],
         keep_old_version=profile.rollout.old_version.value == "keep",
         alerts=_alerts(profile, endpoint_id),
         alerts_enabled=profile.alerts.enabled,

@@ -94,6 +94,8 @@ CASES = [
      "rollout.steps", "strictly ascending"),
     ("steps-over-100", '[rollout]\nstrategy = "linear"\nsteps = [10, 150]\n', "rollout.steps.1",
      "less than or equal to 100"),
+    ("steps-fractional", '[rollout]\nstrategy = "linear"\nsteps = [12.5, 100]\n',
+     "rollout.steps", "whole percents"),
     ("linear-not-100", '[rollout]\nstrategy = "linear"\nsteps = [10, 50]\n', "rollout.steps",
      "ends at 100"),
     ("canary-100", '[rollout]\nstrategy = "canary"\nsteps = [100]\n', "rollout.steps",

@@ -174,6 +174,9 @@ def _rollout(profile: Profile) -> Iterator[Finding]:
         if not steps:
             yield ("rollout.steps", f"a {policy.strategy.value} rollout needs steps",
                    "ascending percentages, e.g. [10, 50, 100]")
+        if any(step != int(step) for step in steps):
+            yield ("rollout.steps", f"traffic shares are whole percents, got {steps}",
+                   "integers in 1..100")
         if any(b <= a for a, b in pairwise(steps)):
             yield ("rollout.steps", f"steps must be strictly ascending, got {steps}",
                    "ascending percentages in 0..100")
