@@ -29,15 +29,15 @@ app = typer.Typer(
 
 # Modules that add commands to `app`, each with a `register(app)` function.
 COMMAND_MODULES: tuple[str, ...] = (
-    "vxdeploy.cli.profiles",
-    "vxdeploy.cli.cost",
+    "vxdeploy.cli.build",
     "vxdeploy.cli.plan",
     "vxdeploy.cli.deploy",
+    "vxdeploy.cli.rollout",
     "vxdeploy.cli.status",
     "vxdeploy.cli.predict",
     "vxdeploy.cli.destroy",
-    "vxdeploy.cli.rollout",
-    "vxdeploy.cli.build",
+    "vxdeploy.cli.profiles",
+    "vxdeploy.cli.cost",
     "vxdeploy.cli.local",
 )
 
@@ -56,7 +56,7 @@ def root(
         help="table: rich text on stderr for people; json: one JSON document on stdout."),
     profiles_dir: Path = typer.Option(
         None, "--profiles-dir", envvar="VXDEPLOY_PROFILES_DIR",
-        help="Folder of profile TOML files [default: ./profiles, else the bundled examples]."),
+        help="Folder of profile TOML files (default: ./profiles, else the bundled examples)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show API calls and timings."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
