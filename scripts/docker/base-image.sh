@@ -94,7 +94,7 @@ CMD ["python3"]
 DOCKERFILE
 vx_log "building $base_image (torch wheel + its dependencies from PyPI)"
 start=$SECONDS
-DOCKER_BUILDKIT=0 timeout 1800 "$VXDOCKER_CLI" --host "$VXDOCKER_HOST" build --network host -q -t "$base_image" \
+DOCKER_BUILDKIT=0 timeout 1800 "$VXDOCKER_CLI" --host "$VXDOCKER_HOST" build --network host --force-rm -q -t "$base_image" \
   "$ctx" >/dev/null
 vx_log "base image ready in $((SECONDS - start))s"
 # Older bases (other inputs) and their leftovers only take disk now.
