@@ -19,18 +19,35 @@ INSTANCES = REPO / "examples" / "sentiment" / "instances.json"
 pytestmark = pytest.mark.slow
 
 
-def _group_members(pgid: int) -> list[str]:
-    """Live (non-zombie) processes of the group, by command name."""
-    names = []
+def _live_processes() -> dict[int, tuple[str, int]]:
+    """pid -> (command name, parent pid) of every live (non-zombie) process."""
+    table = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
         except OSError:
             continue
         fields = text.rsplit(")", 1)[1].split()
-        if fields[2] == str(pgid) and fields[0] != "Z":
-            names.append(text.split("(", 1)[1].rsplit(")", 1)[0])
-    return names
+        if fields[0] != "Z":
+            table[int(stat.parent.name)] = (text.split("(", 1)[1].rsplit(")", 1)[0],
+                                            int(fields[1]))
+    return table
+
+
+def _tree(root: int) -> dict[int, str]:
+    """The live processes descended from `root` (itself included), by pid.
+
+    Descendants, not the process group: TorchServe's front puts its JVM in a session of its
+    own so that a group-wide SIGTERM drains requests instead of killing the JVM mid-batch.
+    """
+    table = _live_processes()
+    members = {root} if root in table else set()
+    grew = True
+    while grew:
+        found = {pid for pid, (_, parent) in table.items() if parent in members} - members
+        members |= found
+        grew = bool(found)
+    return {pid: table[pid][0] for pid in members}
 
 
 @pytest.mark.parametrize(("container", "tree"), [("flask", "python"), ("torchserve", "java")])
@@ -62,9 +79,9 @@ def test_bundled_server_serves_the_example_model(tmp_path: Path, container: str,
     ready_s = time.monotonic() - began
     try:
         assert server.pid is not None
-        # The whole tree is in the server's group: gunicorn's worker, TorchServe's JVM.
-        members = _group_members(server.pid)
-        assert len(members) >= 2 and any(m.startswith(tree) for m in members), members
+        # The whole tree belongs to the server: gunicorn's worker, TorchServe's JVM.
+        members = _tree(server.pid)
+        assert len(members) >= 2 and any(m.startswith(tree) for m in members.values()), members
         body = INSTANCES.read_bytes()
         request = urllib.request.Request(
             server.base_url + "/predict", data=body, headers={"Content-Type": "application/json"}
@@ -78,6 +95,9 @@ def test_bundled_server_serves_the_example_model(tmp_path: Path, container: str,
         server.stop(grace_s=15)
         print(f"{container} server stopped in {time.monotonic() - began:.1f}s")
     assert not server.alive()
-    assert _group_members(server.pid) == []
+    deadline = time.monotonic() + 10
+    while set(members) & set(_live_processes()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not set(members) & set(_live_processes()), "processes outlived the server"
     # reaped, not a zombie
     assert not Path(f"/proc/{server.pid}").exists()

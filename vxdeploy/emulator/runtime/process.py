@@ -63,8 +63,9 @@ def _group_exists(pgid: int) -> bool:
 
 
 class ProcessServer(RunningServer):
-    """A server started in its own session, so its whole tree (gunicorn workers,
-    TorchServe's JVM and model workers) shares one process group that stop() signals."""
+    """A server started in its own session, so its tree (gunicorn workers, model workers)
+    shares one process group that stop() signals. TorchServe's front keeps its JVM in a
+    session of its own and stops it itself after draining (the JVM also dies with it)."""
 
     runtime = "process"
 
