@@ -14,9 +14,8 @@ PROFILES = REPO / "profiles"
 @pytest.fixture(autouse=True)
 def _clean_vxdeploy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
-        if key.startswith("VXDEPLOY_") and key not in ("VXDEPLOY_TEST_DOCKER_HOST",
-                                                       "VXDEPLOY_HOME",
-                                                       "VXDEPLOY_EMULATOR_STATE_DIR"):
+        if key.startswith("VXDEPLOY_") and not key.startswith("VXDEPLOY_TEST_") and \
+                key not in ("VXDEPLOY_HOME", "VXDEPLOY_EMULATOR_STATE_DIR"):
             monkeypatch.delenv(key, raising=False)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 

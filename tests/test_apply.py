@@ -229,3 +229,32 @@ def test_plan_detailed_exitcode(local_vertex, capsys) -> None:
     code, plan, _ = run_cli(capsys, "plan", "-p", "local", "--set=endpoint.name=e2e-plan",
                             "--detailed-exitcode")
     assert code == 2 and plan["summary"]["add"] == 5
+
+
+@pytest.mark.docker
+def test_local_docker_runtime_builds_and_serves_the_image(local_vertex, capsys,
+                                                         monkeypatch) -> None:
+    """`[local] runtime = "docker"`: deploy builds the image and the emulator runs it."""
+    from tests.docker_engine import find_engine, unavailable
+
+    engine = find_engine()
+    if not engine.base_image:
+        unavailable("no base image (scripts/docker/base-image.sh)", engine.required)
+    monkeypatch.setenv("DOCKER_HOST", engine.host)
+    sets = ["local.runtime='docker'", f"model.base_image='{engine.base_image}'"]
+    code, result, err = deploy(capsys, "e2e-docker", *sets)
+    assert code == 0, err
+    upload = next(c for c in result["changes"] if c["action"] == "upload-model")
+    image = upload["after"]["image_uri"]
+    assert "/sentiment-flask:" in image and not image.startswith("local/")
+    servers = EmulatorAdmin(local_vertex.rest_url).servers()
+    (server,) = [s for s in servers if s["endpoint_id"] == "e2e-docker"]
+    assert server["replicas"][0]["runtime"] == "docker"
+    assert server["replicas"][0]["container_id"]
+    code, answer, err = run_cli(capsys, "predict", "-p", "local", "--set=endpoint.name=e2e-docker",
+                                *(f"--set={s}" for s in sets), "--instances", str(INSTANCES))
+    assert code == 0, err
+    assert len(answer["predictions"]) == len(json.loads(INSTANCES.read_text())["instances"])
+    code, _, err = run_cli(capsys, "destroy", "-p", "local", "--yes",
+                           "--set=endpoint.name=e2e-docker", *(f"--set={s}" for s in sets))
+    assert code == 0, err

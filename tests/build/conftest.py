@@ -10,68 +10,22 @@ succeeded), where a vanished engine is a failure, not a silent skip.
 
 from __future__ import annotations
 
-import os
-import shlex
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ENV_FILE = Path(os.environ.get("VXDEPLOY_DOCKER_STATE", "/var/tmp/vxdeploy-docker")) / "env"
-HOW = "run `make docker-up` (scripts/docker/up.sh) or set VXDEPLOY_TEST_DOCKER_HOST"
+from tests.docker_engine import Engine, find_engine, settings, unavailable
 
-
-@dataclass(frozen=True)
-class Engine:
-    host: str
-    registry: str | None
-    base_image: str | None
-
-
-def _env_file() -> dict[str, str]:
-    if not ENV_FILE.is_file():
-        return {}
-    values: dict[str, str] = {}
-    for line in ENV_FILE.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            parsed = shlex.split(value)
-            values[key.strip()] = parsed[0] if parsed else ""
-    return values
-
-
-def _settings() -> dict[str, str]:
-    if os.environ.get("VXDEPLOY_TEST_DOCKER_HOST"):
-        return {k: v for k, v in os.environ.items() if k.startswith("VXDEPLOY_TEST_")}
-    return {**_env_file(), **{k: v for k, v in os.environ.items()
-                              if k == "VXDEPLOY_TEST_REQUIRE_DOCKER"}}
-
-
-def _unavailable(reason: str, settings: dict[str, str]) -> None:
-    if settings.get("VXDEPLOY_TEST_REQUIRE_DOCKER") == "1":
-        pytest.fail(f"Docker engine required but unusable: {reason}")
-    pytest.skip(f"no Docker engine: {reason} ({HOW})")
 
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    settings = _settings()
-    if settings.get("VXDEPLOY_TEST_DOCKER_UNAVAILABLE"):
-        _unavailable(settings["VXDEPLOY_TEST_DOCKER_UNAVAILABLE"], settings)
-    host = settings.get("VXDEPLOY_TEST_DOCKER_HOST", "")
-    if not host:
-        _unavailable("VXDEPLOY_TEST_DOCKER_HOST not set and no env file at " + str(ENV_FILE),
-                     settings)
-    import docker
+    return find_engine()
 
-    try:
-        docker.DockerClient(base_url=host, timeout=10).ping()
-    except Exception as exc:
-        _unavailable(f"{host} does not answer ({exc})", settings)
-    return Engine(host, settings.get("VXDEPLOY_TEST_REGISTRY") or None,
-                  settings.get("VXDEPLOY_TEST_BASE_IMAGE") or None)
+
+def _unavailable(reason: str, settings: dict[str, str]) -> None:
+    unavailable(reason, settings.get("VXDEPLOY_TEST_REQUIRE_DOCKER") == "1")
 
 
 @pytest.fixture
@@ -94,14 +48,14 @@ def client(docker_env: Engine) -> Iterator:
 @pytest.fixture
 def base_image(engine: Engine) -> str:
     if not engine.base_image:
-        _unavailable("the base image was not made (scripts/docker/base-image.sh)", _settings())
+        _unavailable("the base image was not made (scripts/docker/base-image.sh)", settings())
     return engine.base_image
 
 
 @pytest.fixture
 def registry(engine: Engine) -> str:
     if not engine.registry:
-        _unavailable("no local registry (scripts/docker/registry-up.sh)", _settings())
+        _unavailable("no local registry (scripts/docker/registry-up.sh)", settings())
     return engine.registry
 
 

@@ -7,12 +7,12 @@ real server process without depending on the bundled containers being built.
 
 from __future__ import annotations
 
-import os
-import shlex
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.docker_engine import find_engine, unavailable
 
 SERVER = textwrap.dedent(
     """
@@ -89,47 +89,11 @@ def tiny_server_source() -> str:
     return SERVER
 
 
-# The Docker engine the docker-marked tests use, found the way `make test` provides it
-# (scripts/docker/up.sh writes $VXDEPLOY_DOCKER_STATE/env; see tests/build/conftest.py).
-ENGINE_ENV_FILE = Path(os.environ.get("VXDEPLOY_DOCKER_STATE", "/var/tmp/vxdeploy-docker")) / "env"
-
-
-def _engine_settings() -> dict[str, str]:
-    if os.environ.get("VXDEPLOY_TEST_DOCKER_HOST"):
-        return {k: v for k, v in os.environ.items() if k.startswith("VXDEPLOY_TEST_")}
-    values: dict[str, str] = {}
-    if ENGINE_ENV_FILE.is_file():
-        for line in ENGINE_ENV_FILE.read_text().splitlines():
-            key, sep, value = line.partition("=")
-            if sep:
-                parsed = shlex.split(value)
-                values[key.strip()] = parsed[0] if parsed else ""
-    if os.environ.get("VXDEPLOY_TEST_REQUIRE_DOCKER"):
-        values["VXDEPLOY_TEST_REQUIRE_DOCKER"] = os.environ["VXDEPLOY_TEST_REQUIRE_DOCKER"]
-    return values
-
-
 @pytest.fixture(scope="session")
 def docker_settings() -> dict[str, str]:
-    """Host and base image of a reachable engine; skip (or fail where one is required)."""
-    settings = _engine_settings()
-
-    def unavailable(reason: str) -> None:
-        if settings.get("VXDEPLOY_TEST_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"Docker engine required but unusable: {reason}")
-        pytest.skip(
-            f"no Docker engine: {reason} (run `make docker-up` or set VXDEPLOY_TEST_DOCKER_HOST)"
-        )
-
-    host = settings.get("VXDEPLOY_TEST_DOCKER_HOST", "")
-    if not host:
-        unavailable(f"VXDEPLOY_TEST_DOCKER_HOST not set and no env file at {ENGINE_ENV_FILE}")
-    import docker
-
-    try:
-        docker.DockerClient(base_url=host, timeout=10).ping()
-    except Exception as exc:
-        unavailable(f"{host} does not answer ({type(exc).__name__})")
-    if not settings.get("VXDEPLOY_TEST_BASE_IMAGE"):
-        unavailable("no base image with python3 (scripts/docker/base-image.sh)")
-    return settings
+    """Host and base image of a reachable engine (tests/docker_engine.py)."""
+    engine = find_engine()
+    if not engine.base_image:
+        unavailable("no base image with python3 (scripts/docker/base-image.sh)", engine.required)
+    return {"VXDEPLOY_TEST_DOCKER_HOST": engine.host,
+            "VXDEPLOY_TEST_BASE_IMAGE": engine.base_image or ""}
