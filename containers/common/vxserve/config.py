@@ -18,7 +18,7 @@ BATCHING_MODES = ("on", "off", "auto")
 AUTOCAST_MODES = ("off", "bf16", "fp16")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -31,7 +31,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -44,14 +44,14 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float 
     return value
 
 
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+def env_choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
     value = env.get(name, "").strip().lower() or default
     if value not in allowed:
         raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
     return value
 
 
-def _route(env: Mapping[str, str], name: str, default: str) -> str:
+def env_route(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name, "").strip() or default
     if not value.startswith("/"):
         raise ConfigError(f"{name}={value!r} must be a path starting with '/'")
@@ -93,28 +93,28 @@ class ServeConfig:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServeConfig:
         """Read and validate the settings; raises ConfigError naming the bad variable."""
         env = os.environ if env is None else env
-        port = _int(env, "AIP_HTTP_PORT", 8080, minimum=0)
+        port = env_int(env, "AIP_HTTP_PORT", 8080, minimum=0)
         if port > 65535:
             raise ConfigError(f"AIP_HTTP_PORT={port} must be <= 65535")
         return cls(
             http_port=port,
-            health_route=_route(env, "AIP_HEALTH_ROUTE", "/health"),
-            predict_route=_route(env, "AIP_PREDICT_ROUTE", "/predict"),
+            health_route=env_route(env, "AIP_HEALTH_ROUTE", "/health"),
+            predict_route=env_route(env, "AIP_PREDICT_ROUTE", "/predict"),
             storage_uri=env.get("AIP_STORAGE_URI", "").strip(),
             cache_dir=Path(env.get("VXSERVE_CACHE_DIR", "").strip() or "/tmp/vxserve-cache"),
-            batching=_choice(env, "VXSERVE_BATCHING", "auto", BATCHING_MODES),
-            batch_size=_int(env, "VXSERVE_BATCH_SIZE", 32, minimum=1),
-            batch_delay_ms=_float(env, "VXSERVE_BATCH_DELAY_MS", 5.0),
-            max_queue=_int(env, "VXSERVE_MAX_QUEUE", 1024, minimum=1),
-            max_body_bytes=_int(env, "VXSERVE_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1),
-            predict_timeout_s=_float(env, "VXSERVE_PREDICT_TIMEOUT_S", 60.0, minimum=0.001),
+            batching=env_choice(env, "VXSERVE_BATCHING", "auto", BATCHING_MODES),
+            batch_size=env_int(env, "VXSERVE_BATCH_SIZE", 32, minimum=1),
+            batch_delay_ms=env_float(env, "VXSERVE_BATCH_DELAY_MS", 5.0),
+            max_queue=env_int(env, "VXSERVE_MAX_QUEUE", 1024, minimum=1),
+            max_body_bytes=env_int(env, "VXSERVE_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1),
+            predict_timeout_s=env_float(env, "VXSERVE_PREDICT_TIMEOUT_S", 60.0, minimum=0.001),
             device=_device(env.get("VXSERVE_DEVICE", "")),
-            autocast=_choice(env, "VXSERVE_AUTOCAST", "off", AUTOCAST_MODES),
-            torch_threads=_int(env, "VXSERVE_TORCH_THREADS", 0),
+            autocast=env_choice(env, "VXSERVE_AUTOCAST", "off", AUTOCAST_MODES),
+            torch_threads=env_int(env, "VXSERVE_TORCH_THREADS", 0),
             handler=env.get("VXSERVE_HANDLER", "").strip(),
-            warmup=_choice(env, "VXSERVE_WARMUP", "on", ("on", "off")) == "on",
-            drain_timeout_s=_float(env, "VXSERVE_DRAIN_TIMEOUT_S", 30.0),
-            switch_interval_ms=_float(env, "VXSERVE_SWITCH_INTERVAL_MS", 0.0),
+            warmup=env_choice(env, "VXSERVE_WARMUP", "on", ("on", "off")) == "on",
+            drain_timeout_s=env_float(env, "VXSERVE_DRAIN_TIMEOUT_S", 30.0),
+            switch_interval_ms=env_float(env, "VXSERVE_SWITCH_INTERVAL_MS", 0.0),
             model_name=(
                 env.get("AIP_DEPLOYED_MODEL_ID") or env.get("AIP_MODEL_NAME") or ""
             ).strip(),

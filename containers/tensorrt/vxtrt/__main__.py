@@ -2,59 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import socket
 import sys
 
 
 def main() -> int:
-    import uvicorn
-    from vxserve.errors import ConfigError
+    from vxserve.asgi import run
 
     from .app import create_app
     from .settings import TrtSettings
 
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        settings = TrtSettings.from_env()
-    except ConfigError as exc:
-        print(f"vxtrt: configuration error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        listener = _listen(settings.serve.http_port)
-    except OSError as exc:
-        # strerror keeps the kernel's wording ("Address already in use"), which process
-        # supervisors (the emulator) look for to retry on another port.
-        print(f"vxtrt: cannot listen on 0.0.0.0:{settings.serve.http_port}: {exc.strerror}",
-              file=sys.stderr)
-        return 1
-    config = uvicorn.Config(
-        create_app(settings),
-        host="0.0.0.0",
-        port=settings.serve.http_port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.serve.drain_timeout_s) or None,
-        timeout_keep_alive=75,
-    )
-    uvicorn.Server(config).run(sockets=[listener])
-    return 0
-
-
-def _listen(port: int) -> socket.socket:
-    """Bind before loading anything, so a taken port fails at once."""
-    # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
-    # proto is TCP, and a socket made with proto 0 costs ~40 ms per response (delayed ACK).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("0.0.0.0", port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
+    return run("vxtrt", TrtSettings.from_env, create_app)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vxserve.config import ServeConfig
+from vxserve.config import ServeConfig, env_choice, env_int
 from vxserve.errors import ConfigError
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime")
@@ -29,8 +29,8 @@ class TrtSettings:
         """Read and validate; a bad value raises ConfigError naming the variable."""
         env = os.environ if env is None else env
         serve = ServeConfig.from_env(env)
-        backend = _choice(env, "VXSERVE_TRT_BACKEND", "auto", BACKENDS)
-        precision = _choice(env, "VXSERVE_TRT_PRECISION", "fp16", PRECISIONS)
+        backend = env_choice(env, "VXSERVE_TRT_BACKEND", "auto", BACKENDS)
+        precision = env_choice(env, "VXSERVE_TRT_PRECISION", "fp16", PRECISIONS)
         cache = env.get("VXSERVE_TRT_CACHE_DIR", "").strip()
         calibration = env.get("VXSERVE_TRT_CALIBRATION", "").strip()
         if calibration and not Path(calibration).is_file():
@@ -40,27 +40,7 @@ class TrtSettings:
             backend=backend,
             precision=precision,
             cache_dir=Path(cache) if cache else serve.cache_dir / "vxtrt",
-            max_batch=_int(env, "VXSERVE_TRT_MAX_BATCH", max(serve.batch_size, 1)),
-            max_dim=_int(env, "VXSERVE_TRT_MAX_DIM", 512),
+            max_batch=env_int(env, "VXSERVE_TRT_MAX_BATCH", max(serve.batch_size, 1), minimum=1),
+            max_dim=env_int(env, "VXSERVE_TRT_MAX_DIM", 512, minimum=1),
             calibration=Path(calibration) if calibration else None,
         )
-
-
-def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = env.get(name, "").strip().lower() or default
-    if value not in allowed:
-        raise ConfigError(f"{name}={value!r} is not one of: {', '.join(allowed)}")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if value < 1:
-        raise ConfigError(f"{name}={value} must be >= 1")
-    return value

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vxserve.config import ServeConfig
+from vxserve.config import ServeConfig, env_int
 from vxserve.errors import ConfigError
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -53,7 +53,7 @@ class TorchServeSettings:
                 f"VXSERVE_TS_MODEL_NAME={name!r} must be 1-64 letters, digits, '_', '-' or '.', "
                 "starting with a letter or digit"
             )
-        workers = _int(env, "VXSERVE_TS_WORKERS", 1, minimum=1)
+        workers = env_int(env, "VXSERVE_TS_WORKERS", 1, minimum=1)
         work_dir = env.get("VXSERVE_TS_WORK_DIR", "").strip()
         java = env.get("VXSERVE_TS_JAVA", "").strip() or _default_java(env)
         ready = env.get("VXSERVE_TS_READY_TIMEOUT_S", "").strip()
@@ -70,19 +70,6 @@ class TorchServeSettings:
             vmargs=env.get("VXSERVE_TS_VMARGS", "").strip(),
             ready_timeout_s=ready_timeout,
         )
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise ConfigError(f"{name}={value} must be >= {minimum}")
-    return value
 
 
 def _default_java(env: Mapping[str, str]) -> str:
