@@ -174,6 +174,7 @@ class EmulatorServer:
                 handler._send(error.http_status, json.dumps(error.to_json()).encode())
             return
         rpc, version, resource, status = "", "", "", 500
+        out, content_type = b"", _JSON
         try:
             found = self.routes.match(method, path)
             if found is None:
@@ -197,21 +198,20 @@ class EmulatorServer:
                 status, content_type, out = self.emu.router.predict(
                     resource, body, raw=rpc == "RawPredict",
                     content_type=handler.headers.get("Content-Type", "application/json"))
-                handler._send(status, out, content_type)
-                return
-            status, out = 200, self._call(route, path_vars, query, body)
-            handler._send(200, out)
+            else:
+                status, out = 200, self._call(route, path_vars, query, body)
         except ApiError as error:
-            status = error.http_status
-            handler._send(status, json.dumps(error.to_json()).encode())
+            status, out = error.http_status, json.dumps(error.to_json()).encode()
+            content_type = _JSON
         except Exception as error:  # an emulator bug: answer in Vertex's shape, and log it
             log.exception("internal error on %s %s", method, path)
-            status = 500
-            handler._send(500, json.dumps(ApiError(
-                "INTERNAL", f"{type(error).__name__}: {error}").to_json()).encode())
-        finally:
-            self.emu.requests.add(rpc=rpc, version=version, http_method=method, path=path,
-                                  resource=resource, status=status, started=started)
+            status, content_type = 500, _JSON
+            out = json.dumps(ApiError("INTERNAL", f"{type(error).__name__}: {error}")
+                             .to_json()).encode()
+        # Log before answering: a client holding its response can always find the entry.
+        self.emu.requests.add(rpc=rpc, version=version, http_method=method, path=path,
+                              resource=resource, status=status, started=started)
+        handler._send(status, out, content_type)
 
     def _call(self, route: Any, path_vars: dict[str, str], query: str, body: bytes) -> bytes:
         request = decode_request(route, path_vars, query, body)
