@@ -11,7 +11,7 @@ from vxdeploy.errors import ConflictError, NotFoundError
 from vxdeploy.rollout.ports import DeployedVersion, EndpointView, Reading
 
 METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online"
-COUNT_METRIC = f"{METRIC_PREFIX}/prediction_count"
+RESPONSE_METRIC = f"{METRIC_PREFIX}/response_count"
 ERROR_METRIC = f"{METRIC_PREFIX}/error_count"
 LATENCY_METRIC = f"{METRIC_PREFIX}/prediction_latencies"
 RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
@@ -176,9 +176,9 @@ class MonitoringMetrics:
 
         aligner = monitoring_v3.Aggregation.Aligner
         reducer = monitoring_v3.Aggregation.Reducer
-        counts = self._points(self._series(self._filter(COUNT_METRIC, deployed_model_id),
-                                           start, end, aligner.ALIGN_DELTA,
-                                           reducer.REDUCE_SUM))
+        responses = self._points(self._series(
+            self._filter(RESPONSE_METRIC, deployed_model_id), start, end,
+            aligner.ALIGN_DELTA, reducer.REDUCE_SUM))
         errors = self._points(self._series(self._filter(ERROR_METRIC, deployed_model_id),
                                            start, end, aligner.ALIGN_DELTA,
                                            reducer.REDUCE_SUM))
@@ -186,12 +186,11 @@ class MonitoringMetrics:
             self._filter(LATENCY_METRIC, deployed_model_id,
                          ' AND metric.labels.latency_type = "total"'),
             start, end, aligner.ALIGN_PERCENTILE_99, reducer.REDUCE_MAX))
-        if not counts and not errors and not latencies:
+        if not responses and not errors and not latencies:
             return None
-        # prediction_count counts successful predictions and error_count failed requests,
-        # so the requests a gate judges are both together.
+        # response_count counts every answered request, whatever its status (prediction_count
+        # counts instances, so a 32-instance request would look like 32 requests).
         failed = sum(int(p.value.int64_value or p.value.double_value) for p in errors)
-        requests = failed + sum(int(p.value.int64_value or p.value.double_value)
-                                for p in counts)
+        requests = sum(int(p.value.int64_value or p.value.double_value) for p in responses)
         p99 = max((p.value.double_value for p in latencies), default=None)
         return Reading(requests=requests, errors=failed, p99_ms=p99)
