@@ -18,7 +18,7 @@ from vxdeploy.errors import ConflictError, OperationTimeoutError
 from vxdeploy.plan import NEW_VERSION, Action, Change, Plan
 from vxdeploy.vertex import requests as build
 from vxdeploy.vertex.connection import Connection
-from vxdeploy.vertex.errors import call_api, canonical_status, with_retries
+from vxdeploy.vertex.errors import call_api, canonical_status, translate, with_retries
 from vxdeploy.vertex.operations import wait
 
 MUTATE_PATHS = ["dedicated_resources.min_replica_count",
@@ -106,7 +106,7 @@ class Applier:
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) == "ALREADY_EXISTS":
                 return  # an earlier, interrupted run created it: adopt
-            raise _translate(error, "create endpoint") from error
+            raise translate(error, "create endpoint") from error
         wait(operation, "create endpoint")
 
     def _update_endpoint(self, change: Change) -> None:
@@ -146,7 +146,7 @@ class Applier:
                 request=request, timeout=self.conn.timeout))
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) != "ALREADY_EXISTS" or "parent_model" in request:
-                raise _translate(error, "upload model") from error
+                raise translate(error, "upload model") from error
             # another run created the model meanwhile: add this as a new version of it
             request.pop("model_id")
             request["parent_model"] = model_name
@@ -184,7 +184,7 @@ class Applier:
         except gexc.NotFound:
             return None
         except gexc.GoogleAPICallError as error:
-            raise _translate(error, f"find alias {alias}") from error
+            raise translate(error, f"find alias {alias}") from error
         return f"{found.name.split('@', 1)[0]}@{found.version_id}"
 
     # -- deployments -------------------------------------------------------------------
@@ -201,7 +201,7 @@ class Applier:
                 timeout=self.conn.timeout))
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) != "ALREADY_EXISTS":
-                raise _translate(error, "deploy model") from error
+                raise translate(error, "deploy model") from error
             self._await_deployed(deployed.id)  # an interrupted earlier deploy: wait for it
             return
         wait(operation, "deploy model", self.deploy_deadline_s)
@@ -242,7 +242,7 @@ class Applier:
         except gexc.GoogleAPICallError as error:
             if canonical_status(error) == "NOT_FOUND":
                 return  # already gone
-            raise _translate(error, "undeploy model") from error
+            raise translate(error, "undeploy model") from error
         wait(operation, "undeploy model")
 
     # -- alerts ------------------------------------------------------------------------
@@ -292,14 +292,8 @@ def set_traffic(conn: Connection, endpoint_name: str, expected: dict[str, int],
         updated = conn.endpoints.update_endpoint(
             endpoint=endpoint, update_mask={"paths": ["traffic_split"]}, timeout=conn.timeout)
     except gexc.GoogleAPICallError as error:
-        raise _translate(error, "set traffic") from error
+        raise translate(error, "set traffic") from error
     return updated.etag
-
-
-def _translate(error: BaseException, what: str):
-    from vxdeploy.vertex.errors import translate
-
-    return translate(error, what)
 
 
 def apply_plan(conn: Connection, desired: Desired, plan: Plan,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vxdeploy import __version__
@@ -107,9 +107,6 @@ class Desired:
     keep_old_version: bool
     alerts: tuple[DesiredAlert, ...] = field(default_factory=tuple)
     alerts_enabled: bool = True
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _hash(data: object) -> str:

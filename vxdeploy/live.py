@@ -6,7 +6,7 @@ reader in `vxdeploy.vertex.reader` fills these from API responses.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from vxdeploy.profile.model import EndpointKind
 from vxdeploy.resources import ReplicaFields
@@ -89,6 +89,3 @@ class LiveState:
     # notification channel as written in the profile -> resource name (None: not found)
     channels: dict[str, str | None] = field(default_factory=dict)
     api_calls: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
