@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ..torchserve.serverproc import CONTAINERS
+from ..serverproc import CONTAINERS
 
 for path in (CONTAINERS / "common", CONTAINERS / "tensorrt"):
     if str(path) not in sys.path:

@@ -12,7 +12,7 @@ from vxtrt.backends import tensorrt as trt_backend
 from vxtrt.backends.onnxruntime import OnnxRuntimeBackend
 from vxtrt.export import to_onnx
 
-from ..torchserve.serverproc import ensure_example_artifacts
+from ..serverproc import ensure_example_artifacts
 
 
 def test_profile_spans_the_batch_range_and_dynamic_dims() -> None:

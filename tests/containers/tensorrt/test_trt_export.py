@@ -15,7 +15,7 @@ from vxtrt.backends.onnxruntime import OnnxRuntimeBackend
 from vxtrt.export import export_key, onnx_instance_shape, to_onnx
 from vxtrt.settings import TrtSettings
 
-from ..torchserve.serverproc import ensure_example_artifacts
+from ..serverproc import ensure_example_artifacts
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_prebuild_fills_the_cache_the_server_reads(artifacts: Path, tmp_path: Pa
     import subprocess
     import sys
 
-    from ..torchserve.serverproc import CONTAINERS
+    from ..serverproc import CONTAINERS
 
     cache = tmp_path / "cache"
     env = {**os.environ, "VXSERVE_TRT_CACHE_DIR": str(cache), "VXSERVE_TRT_BACKEND": "onnxruntime",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 
-from ..torchserve.serverproc import CONTAINERS
+from ..serverproc import CONTAINERS
 
 FOLDER = CONTAINERS / "tensorrt"
 

@@ -20,30 +20,17 @@ import httpx
 import pytest
 import torch
 
-from ..torchserve.serverproc import ServerProc, ensure_example_artifacts, start
+from ..serverproc import (
+    LABELS,
+    MARKER_HANDLER,
+    OOM_MARKER,
+    SLOW_MARKER,
+    ServerProc,
+    ensure_example_artifacts,
+    start,
+)
 
 HEALTH, PREDICT = "/ready", "/v1/predict"
-OOM_MARKER, SLOW_MARKER = 19_999, 19_998
-LABELS = ["negative", "neutral", "positive"]
-
-# A marker token as the first id makes the forward pass raise CUDA's out-of-memory error
-# (no GPU here: that error is the boundary simulated) or take 2 s (a busy model, so queue
-# and drain are tested without depending on this machine's speed).
-MARKER_HANDLER = f'''
-import time
-
-import torch
-from vxserve.handler import ClassificationHandler
-
-
-class MarkerHandler(ClassificationHandler):
-    def inference(self, batch):
-        if bool((batch[:, 0] == {OOM_MARKER}).any()):
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
-        if bool((batch[:, 0] == {SLOW_MARKER}).any()):
-            time.sleep(2.0)
-        return super().inference(batch)
-'''
 
 
 @pytest.fixture(scope="module")

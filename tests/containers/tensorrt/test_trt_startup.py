@@ -12,7 +12,7 @@ import httpx
 import pytest
 from vxtrt.backends import tensorrt as trt_backend
 
-from ..torchserve.serverproc import CONTAINERS, ServerProc, ensure_example_artifacts, start
+from ..serverproc import CONTAINERS, ServerProc, ensure_example_artifacts, start
 
 
 def failed_health(server: ServerProc) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .serverproc import CONTAINERS
+from ..serverproc import CONTAINERS
 
 for path in (CONTAINERS / "common", CONTAINERS / "torchserve"):
     if str(path) not in sys.path:

@@ -12,7 +12,7 @@ from vxts.process import Layout, java_command
 from vxts.properties import Ports, free_ports, render_properties
 from vxts.settings import TorchServeSettings
 
-from .serverproc import ensure_example_artifacts
+from ..serverproc import ensure_example_artifacts
 
 PORTS = Ports(inference=7001, management=7002, metrics=7003, grpc_inference=7004,
               grpc_management=7005, worker=9100)

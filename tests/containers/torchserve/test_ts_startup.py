@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from .serverproc import CONTAINERS, start
+from ..serverproc import CONTAINERS, start
 
 
 def run_module(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
