@@ -40,10 +40,12 @@ from vxserve.metrics import ServeMetrics
 
 from .archive import build_archive
 from .envelope import parse_body
-from .process import Layout, TorchServeProcess
-from .properties import pick_ports
+from .process import Layout, TorchServeProcess, TorchServeStartError
+from .properties import pick_ports, taken_ports
 from .settings import TorchServeSettings
 from .upstream import Upstream, UpstreamError, UpstreamResponse
+
+START_ATTEMPTS = 3  # JVM starts when its ports were taken between picking and binding
 
 log = logging.getLogger("vxts")
 WORKER_CHECK_S = 1.0  # how stale health's view of TorchServe's workers may be
@@ -97,13 +99,7 @@ class Front:
                 build_archive, artifacts, layout.model_store, self.settings.model_name,
                 layout.tmp / "archiver",
             )
-            ports = pick_ports()
-            self.inference = Upstream("127.0.0.1", ports.inference)
-            self.management = Upstream("127.0.0.1", ports.management, max_idle=2)
-            self.ts_metrics = Upstream("127.0.0.1", ports.metrics, max_idle=2)
-            self.ts = TorchServeProcess(self.settings, layout, ports)
-            self.ts.start()
-            jvm_ready = await self.ts.wait_ready(self.management)
+            jvm_ready = await self._start_torchserve(layout)
         except Exception as exc:
             # Like every vxserve server: stay up, answer health 503 with the reason, so the
             # cause is visible from outside (and in the logs) instead of a crash loop.
@@ -120,6 +116,30 @@ class Front:
         self._workers_checked_at = time.monotonic()
         log.warning("vxts: ready in %.2fs (TorchServe start to READY worker %.2fs)",
                     self.time_to_ready_s, jvm_ready)
+
+    async def _start_torchserve(self, layout: Layout) -> float:
+        """Start the JVM on fresh loopback ports and wait for a READY worker.
+
+        The ports are free when picked but bound only later by the JVM; when it dies because
+        another process took one in between, start again on new ports (bounded).
+        """
+        for attempt in range(1, START_ATTEMPTS + 1):
+            ports = pick_ports()
+            self.inference = Upstream("127.0.0.1", ports.inference)
+            self.management = Upstream("127.0.0.1", ports.management, max_idle=2)
+            self.ts_metrics = Upstream("127.0.0.1", ports.metrics, max_idle=2)
+            self.ts = TorchServeProcess(self.settings, layout, ports)
+            self.ts.start()
+            try:
+                return await self.ts.wait_ready(self.management)
+            except TorchServeStartError:
+                taken = taken_ports(ports) if self.ts.exited() is not None else []
+                if not taken or attempt == START_ATTEMPTS:
+                    raise
+                log.warning("vxts: TorchServe could not bind port(s) %s, taken meanwhile by "
+                            "another process; starting again on new ports (%d/%d)",
+                            taken, attempt + 1, START_ATTEMPTS)
+        raise AssertionError("unreachable")
 
     async def stop(self) -> None:
         """After uvicorn drained the front: stop the JVM, close the pools, clean up."""

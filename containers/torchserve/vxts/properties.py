@@ -44,6 +44,21 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def taken_ports(ports: Ports) -> list[int]:
+    """The ports of `ports` that someone else holds now (free ports are only a snapshot:
+    another process may bind one before the JVM does)."""
+    taken = []
+    listeners = (ports.inference, ports.management, ports.metrics, ports.grpc_inference,
+                 ports.grpc_management)
+    for port in listeners:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                taken.append(port)
+    return taken
+
+
 def pick_ports() -> Ports:
     inference, management, metrics, grpc_inference, grpc_management = free_ports(5)
     return Ports(inference, management, metrics, grpc_inference, grpc_management)
