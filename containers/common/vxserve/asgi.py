@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .config import ServeConfig
-from .errors import ConfigError
+from .errors import ConfigError, PayloadTooLarge
 
 
 class HasServe(Protocol):
@@ -65,3 +65,20 @@ def run(name: str, load_settings: Callable[[], HasServe],
     )
     uvicorn.Server(config).run(sockets=[listener])
     return 0
+
+
+async def read_limited(request: Any, limit: int) -> bytes:
+    """A Starlette request's body, refused (413) as soon as it is over `limit` bytes rather
+    than after reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"request body is {int(declared)} bytes; the limit is {limit} (VXSERVE_MAX_BODY_BYTES)"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over {limit} bytes (VXSERVE_MAX_BODY_BYTES)")
+        chunks.append(chunk)
+    return b"".join(chunks)

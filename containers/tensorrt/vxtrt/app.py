@@ -20,6 +20,7 @@ from prometheus_client import Gauge
 from starlette.requests import Request
 from starlette.responses import Response
 from vxserve.artifacts import fetch_artifacts, read_manifest
+from vxserve.asgi import read_limited
 from vxserve.config import ServeConfig
 from vxserve.errors import PayloadTooLarge
 from vxserve.handler import load_handler
@@ -77,22 +78,6 @@ def _json(status: int, body: dict[str, Any]) -> Response:
                     media_type="application/json")
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refusing (413) as soon as it is over the limit rather than after reading it."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"request body is {int(declared)} bytes; the limit is {limit} (VXSERVE_MAX_BODY_BYTES)"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is over {limit} bytes (VXSERVE_MAX_BODY_BYTES)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def create_app(settings: TrtSettings) -> FastAPI:
     service = BackendService(settings)
     limiter = anyio.CapacityLimiter(128)
@@ -120,7 +105,7 @@ def create_app(settings: TrtSettings) -> FastAPI:
 
     async def predict(request: Request) -> Response:
         try:
-            raw = await _read_limited(request, settings.serve.max_body_bytes)
+            raw = await read_limited(request, settings.serve.max_body_bytes)
         except PayloadTooLarge as err:
             service.metrics.observe_request(err.http_status, 0.0, 0)
             return _json(err.http_status, err.to_body())

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from vxserve.artifacts import fetch_artifacts, read_manifest
+from vxserve.asgi import read_limited
 from vxserve.errors import (
     DeadlineExceeded,
     InvalidInput,
@@ -197,7 +198,7 @@ class Front:
     async def _predict(self, request: Request) -> tuple[int, bytes, int, dict[str, str]]:
         if self.phase != "ready" or self.ts is None or self.inference is None:
             raise Unavailable(f"the model is not ready (phase: {self.phase})")
-        raw = await _read_limited(request, self.serve.max_body_bytes)
+        raw = await read_limited(request, self.serve.max_body_bytes)
         instances, _ = parse_body(raw)
         count = len(instances)
         if self.inflight_instances and self.inflight_instances + count > self.serve.max_queue:
@@ -236,23 +237,6 @@ class Front:
                 if ts_metrics.status == 200:
                     body += b"\n" + ts_metrics.body
         return Response(body, media_type=content_type)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"request body is {int(declared)} bytes; the limit is {limit} (VXSERVE_MAX_BODY_BYTES)"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(
-                f"request body is over {limit} bytes (VXSERVE_MAX_BODY_BYTES)"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 _TS_ERRORS: dict[int, type[ServeError]] = {
