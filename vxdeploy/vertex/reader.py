@@ -87,7 +87,8 @@ def read_endpoint(conn: Connection, endpoint_id: str, state: LiveState) -> LiveE
                         lambda: _get_raw(conn.endpoints.get_endpoint, name, conn.timeout))
     if endpoint is None:
         return None
-    versions: dict[str, Any] = {}
+    versions: dict[str, Any] = {}  # one GetModel per distinct deployed version
+    deployed = []
     for dm in endpoint.deployed_models:
         ref = f"{dm.model.split('@', 1)[0]}@{dm.model_version_id}" if dm.model_version_id \
             else dm.model
@@ -96,15 +97,11 @@ def read_endpoint(conn: Connection, endpoint_id: str, state: LiveState) -> LiveE
             versions[ref] = call_api(f"get model {ref}",
                                      lambda r=ref: _get_raw(conn.models.get_model, r,
                                                             conn.timeout))
+        deployed.append(_deployed_model(dm, versions[ref]))
     kind = endpoint_kind(endpoint)
     timeout = _seconds(endpoint.client_connection_config.inference_timeout) \
         if endpoint.client_connection_config else 0
     psc = endpoint.private_service_connect_config
-    deployed = []
-    for dm in endpoint.deployed_models:
-        ref = f"{dm.model.split('@', 1)[0]}@{dm.model_version_id}" if dm.model_version_id \
-            else dm.model
-        deployed.append(_deployed_model(dm, versions.get(ref)))
     return LiveEndpoint(
         name=endpoint.name,
         endpoint_id=endpoint.name.rsplit("/", 1)[-1],
