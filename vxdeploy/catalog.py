@@ -29,6 +29,26 @@ H200 = "NVIDIA_H200_141GB"
 B200 = "NVIDIA_B200"
 RTX_PRO_6000 = "NVIDIA_RTX_PRO_6000"
 
+# Regions where Vertex AI serves online prediction
+# (cloud.google.com/vertex-ai/docs/general/locations). A region not listed here is refused
+# before any call, with the closest names as a hint.
+REGIONS: tuple[str, ...] = (
+    # Americas
+    "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2",
+    "us-west3", "us-west4", "northamerica-northeast1", "northamerica-northeast2",
+    "southamerica-east1", "southamerica-west1",
+    # Europe
+    "europe-central2", "europe-north1", "europe-southwest1", "europe-west1", "europe-west2",
+    "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9",
+    "europe-west10", "europe-west12",
+    # Asia Pacific
+    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3",
+    "asia-south1", "asia-south2", "asia-southeast1", "asia-southeast2",
+    "australia-southeast1", "australia-southeast2",
+    # Middle East, Africa
+    "me-central1", "me-central2", "me-west1", "africa-south1",
+)
+
 ACCELERATOR_TYPES: tuple[str, ...] = (P100, V100, P4, T4, A100, A100_80GB, L4, H100, H200, B200,
                                       RTX_PRO_6000)
 N1_ADDON_ACCELERATORS: tuple[str, ...] = (P100, V100, P4, T4)
@@ -68,14 +88,18 @@ def _n1_addons(size: int) -> dict[str, tuple[int, ...]]:
     return {}
 
 
-# (family, shape) -> GiB of memory per vCPU; sizes per shape.
+# (family, shape) -> GiB of memory per vCPU; sizes per shape. Only the machine types Vertex
+# lists for prediction ("Configure compute resources for prediction",
+# cloud.google.com/vertex-ai/docs/predictions/configure-compute): Compute Engine offers more
+# (n1-standard-1, n1-standard-96…) that a deploy would refuse.
 _CPU_SHAPES: dict[tuple[str, str], tuple[float, tuple[int, ...]]] = {
     ("e2", "standard"): (4.0, (2, 4, 8, 16, 32)),
     ("e2", "highmem"): (8.0, (2, 4, 8, 16)),
     ("e2", "highcpu"): (1.0, (2, 4, 8, 16, 32)),
-    ("n1", "standard"): (3.75, (1, 2, 4, 8, 16, 32, 64, 96)),
-    ("n1", "highmem"): (6.5, (2, 4, 8, 16, 32, 64, 96)),
-    ("n1", "highcpu"): (0.9, (2, 4, 8, 16, 32, 64, 96)),
+    # N1 for prediction stops at 32 vCPUs and has no n1-standard-1 or n1-highcpu-2.
+    ("n1", "standard"): (3.75, (2, 4, 8, 16, 32)),
+    ("n1", "highmem"): (6.5, (2, 4, 8, 16, 32)),
+    ("n1", "highcpu"): (0.9, (4, 8, 16, 32)),
     ("n2", "standard"): (4.0, (2, 4, 8, 16, 32, 48, 64, 80)),
     ("n2", "highmem"): (8.0, (2, 4, 8, 16, 32, 48, 64, 80)),
     ("n2", "highcpu"): (1.0, (2, 4, 8, 16, 32, 48, 64, 80)),
@@ -136,6 +160,16 @@ def _build_machine_types() -> dict[str, MachineType]:
 
 
 MACHINE_TYPES: dict[str, MachineType] = _build_machine_types()
+
+def machine_type_summary() -> str:
+    """Every prediction machine type, compactly: `n1-standard-{2,4,8,16,32}, …`."""
+    groups: dict[str, list[str]] = {}
+    for name in MACHINE_TYPES:
+        prefix, _, size = name.rpartition("-")
+        groups.setdefault(prefix, []).append(size)
+    return ", ".join(f"{prefix}-{{{','.join(sizes)}}}" if len(sizes) > 1 else
+                     f"{prefix}-{sizes[0]}" for prefix, sizes in groups.items())
+
 
 # Which machine families carry each accelerator: used to say what to pick instead.
 ACCELERATOR_HOMES: dict[str, str] = {

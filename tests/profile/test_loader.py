@@ -11,7 +11,7 @@ from vxdeploy.profile import ProfileError, load_profile
 from vxdeploy.profile.loader import parse_set_options
 
 BASE = """
-project = "p"
+project = "proj-p"
 [endpoint]
 name = "svc"
 labels = { team = "a", tier = "gold" }

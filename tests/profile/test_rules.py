@@ -8,7 +8,7 @@ import pytest
 
 from vxdeploy.profile import ProfileError, load_profile
 
-GOOD_BASE = 'project = "p"\n'
+GOOD_BASE = 'project = "proj-p"\n'
 
 
 def problems_for(write_profile, profiles_dir: Path, body: str) -> list:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -20,11 +18,10 @@ def register(app: typer.Typer) -> None:
 
 def read_instances(source: str) -> dict[str, Any]:
     """A JSON list of instances, or {"instances": [...], "parameters": {...}}, from a file or -."""
+    from vxdeploy.textfile import read_text_or_stdin
+
     name = "standard input" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text()
-    except OSError as exc:
-        raise InvalidInputError(f"{name}: cannot read instances: {exc.strerror}") from exc
+    text = read_text_or_stdin(source, what="instances file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from vxdeploy.profile.model import Profile
 from vxdeploy.profile.problems import Problem, ProfileError
 
 DEFAULT_SOURCE = "default"
+# `extends = "bundled:base"` names an example profile shipped with vxdeploy, so a user's own
+# profiles folder can build on them without copying.
+BUNDLED_PREFIX = "bundled:"
 ENV_PREFIX = "VXDEPLOY_"
 # Keys that describe the file itself rather than the deployment: never overridable.
 _NOT_OVERRIDABLE = ("name", "extends")
@@ -38,13 +42,14 @@ class LoadedProfile:
     sources: dict[str, str] = field(default_factory=dict)
 
     def source_of(self, dotted: str) -> str:
-        """The layer that set `dotted` (or its nearest parent), else "default"."""
-        probe = dotted
-        while probe:
-            if probe in self.sources:
-                return self.sources[probe]
-            probe = probe.rpartition(".")[0]
-        return DEFAULT_SOURCE
+        """The layer that set `dotted` (or an inline table holding it), else "default".
+
+        A `[machine]` table in base.toml does not make base.toml the source of every
+        machine field: only values a layer wrote count.
+        """
+        from vxdeploy.profile.validate import source_of
+
+        return source_of(self.sources, dotted, DEFAULT_SOURCE)
 
 
 def resolve_profile_path(name_or_path: str, profiles_dir: Path) -> Path:
@@ -71,13 +76,42 @@ def list_profiles(profiles_dir: Path) -> list[Path]:
     return sorted(profiles_dir.glob("*.toml")) if profiles_dir.is_dir() else []
 
 
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def describe_toml_error(text: str, error: tomllib.TOMLDecodeError) -> tuple[str, str]:
+    """(dotted key, message) for a TOML syntax error: the table and key being parsed and the
+    offending line itself, since "line 7, column 12" alone sends people counting."""
+    match = _TOML_POSITION.search(str(error))
+    reason = _TOML_POSITION.sub("", str(error)).strip()
+    if not match:
+        return "", f"not valid TOML: {reason}"
+    lineno = int(match.group(1))
+    lines = text.splitlines()
+    line = lines[lineno - 1] if 0 < lineno <= len(lines) else ""
+    table = ""
+    for previous in reversed(lines[:lineno - 1]):
+        header = _TOML_HEADER.match(previous)
+        if header:
+            table = header.group(1).replace(" ", "")
+            break
+    key = line.split("=", 1)[0].strip() if "=" in line else ""
+    key = key if re.fullmatch(r"[A-Za-z0-9_.\-\"' ]+", key or "-") else ""
+    dotted = ".".join(p for p in (table, key.replace(" ", "")) if p)
+    return dotted, (f"not valid TOML at line {lineno}: {reason}\n"
+                    f"      {lineno} | {line.rstrip()}")
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
+    from vxdeploy.textfile import read_text
+
+    text = read_text(path, what="profile")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError([Problem(str(path), "", f"not valid TOML: {exc}")]) from exc
-    except OSError as exc:
-        raise ProfileError([Problem(str(path), "", f"cannot read: {exc}")]) from exc
+        dotted, message = describe_toml_error(text, exc)
+        raise ProfileError([Problem(str(path), dotted, message)]) from exc
 
 
 def _extends_list(raw: Mapping[str, Any], path: Path) -> list[str]:
@@ -125,6 +159,33 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _find_parent(parent_name: str, path: Path, profiles_dir: Path) -> Path:
+    """`extends = "NAME"`: a sibling file, else one in the profiles folder;
+    `extends = "bundled:NAME"`: one of the example profiles shipped with vxdeploy."""
+    from vxdeploy.paths import example_profiles_dir
+
+    if parent_name.startswith(BUNDLED_PREFIX):
+        name = parent_name[len(BUNDLED_PREFIX):]
+        folders = [example_profiles_dir()]
+        label = "bundled profile"
+    else:
+        name = parent_name
+        sibling = path.parent / f"{name}.toml"
+        folders = [path.parent if sibling.is_file() else profiles_dir]
+        label = "extended profile"
+    parent_path = folders[0] / f"{name}.toml"
+    if name and "/" not in name and parent_path.is_file():
+        return parent_path
+    known = [p.stem for p in list_profiles(folders[0])]
+    if not parent_name.startswith(BUNDLED_PREFIX):
+        known += [BUNDLED_PREFIX + p.stem for p in list_profiles(example_profiles_dir())]
+    hint = difflib.get_close_matches(parent_name, known, n=1)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise ProfileError([Problem(str(path), "extends",
+                                f"{label} {name!r} not found in {folders[0]}{extra}",
+                                ", ".join(known))])
+
+
 def _layers(path: Path, profiles_dir: Path,
             seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
     """The file and its ancestors, furthest ancestor first; cycles are errors."""
@@ -135,15 +196,7 @@ def _layers(path: Path, profiles_dir: Path,
     raw = _read_toml(path)
     layers: list[tuple[Path, dict]] = []
     for parent_name in _extends_list(raw, path):
-        sibling = path.parent / f"{parent_name}.toml"
-        parent_dir = path.parent if sibling.is_file() else profiles_dir
-        parent_path = parent_dir / f"{parent_name}.toml"
-        if not parent_path.is_file():
-            known = [p.stem for p in list_profiles(parent_dir)]
-            hint = difflib.get_close_matches(parent_name, known, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ProfileError([Problem(str(path), "extends",
-                                        f"extended profile {parent_name!r} not found{extra}")])
+        parent_path = _find_parent(parent_name, path, profiles_dir)
         layers.extend(_layers(parent_path, profiles_dir, (*seen, resolved)))
     layers.append((path, raw))
     return layers
@@ -186,18 +239,34 @@ def parse_set_options(assignments: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise InvalidInputError(f"--set {assignment!r}: expected FIELD=VALUE, "
                                     "for example --set machine.min_replicas=2")
-        try:
-            value = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = text
-        node = tree
         parts = key.split(".")
+        if key in _NOT_OVERRIDABLE:
+            raise InvalidInputError(
+                f"--set {assignment!r}: {key} cannot be overridden; it describes the profile "
+                "file itself", hint="pick another profile with --profile, or edit the file")
+        value = _parse_override(parts, text)
+        node = tree
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise InvalidInputError(f"--set {assignment!r}: {part} is set twice")
         node[parts[-1]] = value
     return tree
+
+
+def _parse_override(parts: list[str], text: str) -> Any:
+    """A TOML literal when it parses (`2`, `true`, `[10, 100]`); plain text for string
+    fields, so `--set project=123456` stays the string it must be."""
+    from vxdeploy.profile.fields import field_at
+
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    info = field_at(parts)
+    if info is not None and info.annotation is str and not isinstance(value, str):
+        return text
+    return value
 
 
 def _resolve_relative_paths(merged: dict[str, Any], sources: dict[str, str]) -> None:

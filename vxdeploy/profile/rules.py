@@ -29,6 +29,11 @@ SCALE_TO_ZERO_MAX_S = 28800
 SHARED_ENDPOINT_MAX_TIMEOUT_S = 60
 PEERED_NETWORK = re.compile(r"^projects/\d+/global/networks/[a-z][a-z0-9-]*$")
 ANY_NETWORK = re.compile(r"^projects/[^/]+/global/networks/[a-z][a-z0-9-]*$")
+PEERED_MAX_TIMEOUT_S = 60
+# Google Cloud project ids: 6-30 characters, a lowercase letter first, no trailing hyphen;
+# older domain-scoped projects carry a `domain.com:` prefix.
+PROJECT_ID = re.compile(r"^(?:[a-z0-9.-]+\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 def effective_accelerator(profile: Profile) -> tuple[str, int]:
@@ -39,16 +44,31 @@ def effective_accelerator(profile: Profile) -> tuple[str, int]:
     return profile.machine.accelerator_type, profile.machine.accelerator_count
 
 
+def _identity(profile: Profile) -> Iterator[Finding]:
+    if not PROJECT_ID.match(profile.project):
+        yield ("project", f"{profile.project!r} is not a Google Cloud project id",
+               "6-30 characters: lowercase letters, digits and hyphens, starting with a "
+               "letter and not ending with a hyphen (the project id, not its name or number)")
+    if profile.region not in catalog.REGIONS:
+        guess = difflib.get_close_matches(profile.region, catalog.REGIONS, n=2)
+        hint = f"; did you mean {' or '.join(repr(g) for g in guess)}?" if guess else ""
+        yield ("region", f"Vertex AI has no region {profile.region!r}{hint}",
+               ", ".join(catalog.REGIONS))
+    account = profile.machine.service_account
+    if account and not EMAIL.match(account):
+        yield ("machine.service_account", f"{account!r} is not a service account e-mail",
+               "an e-mail address, e.g. NAME@PROJECT.iam.gserviceaccount.com (or leave empty)")
+
+
 def _machine(profile: Profile) -> Iterator[Finding]:
     spec = profile.machine
     machine = catalog.MACHINE_TYPES.get(spec.machine_type)
     if machine is None:
         guess = difflib.get_close_matches(spec.machine_type, list(catalog.MACHINE_TYPES), n=3)
-        families = sorted({m.rsplit("-", 1)[0] + "-*" for m in catalog.MACHINE_TYPES})
         hint = f"; did you mean {', '.join(guess)}?" if guess else ""
         yield ("machine.machine_type",
-               f"unknown machine type {spec.machine_type!r}{hint}",
-               ", ".join(families))
+               f"{spec.machine_type!r} is not a machine type Vertex offers for prediction{hint}",
+               catalog.machine_type_summary())
         return
     accel, count = spec.accelerator_type, spec.accelerator_count
     if accel and accel not in catalog.ACCELERATOR_TYPES:
@@ -157,6 +177,14 @@ def _networking(profile: Profile) -> Iterator[Finding]:
             yield ("rollout.strategy",
                    "a VPC-peered endpoint serves one model: no traffic split, no canary",
                    "all-at-once")
+        if profile.rollout.old_version is OldVersionPolicy.KEEP:
+            yield ("rollout.old_version",
+                   "a VPC-peered endpoint serves one model, so the old version cannot stay "
+                   "deployed", "undeploy")
+        if endpoint.inference_timeout_s > PEERED_MAX_TIMEOUT_S:
+            yield ("endpoint.inference_timeout_s",
+                   f"a VPC-peered private endpoint times out at {PEERED_MAX_TIMEOUT_S} s",
+                   f"1..{PEERED_MAX_TIMEOUT_S}, or kind = dedicated/psc for up to 3600")
     elif endpoint.network:
         yield ("endpoint.network",
                "network is only for VPC-peered endpoints; PSC and peering are exclusive",
@@ -218,8 +246,8 @@ def _alerts(profile: Profile) -> Iterator[Finding]:
                "a multiple of 60")
 
 
-RULES: tuple[Rule, ...] = (_machine, _replicas, _scale_to_zero, _networking, _rollout, _model,
-                           _alerts)
+RULES: tuple[Rule, ...] = (_identity, _machine, _replicas, _scale_to_zero, _networking, _rollout,
+                           _model, _alerts)
 
 
 def check_profile(profile: Profile) -> list[Finding]:
