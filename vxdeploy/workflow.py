@@ -10,7 +10,7 @@ from typing import Any
 from vxdeploy.desired import Desired, desired_state
 from vxdeploy.errors import DeclinedError
 from vxdeploy.live import LiveState
-from vxdeploy.output import Output
+from vxdeploy.output import Output, esc
 from vxdeploy.plan import Plan, compute_plan
 from vxdeploy.profile import LoadedProfile
 from vxdeploy.vertex.connection import Connection
@@ -65,7 +65,7 @@ def confirm(question: str, *, yes: bool, output: Output) -> None:
 def progress_printer(output: Output) -> Any:
     def show(change: Any, state: str) -> None:
         if state == "start":
-            output.info(f"[dim]…[/dim] {change.action.value} {change.resource}")
+            output.info(f"[dim]…[/dim] {change.action.value} {esc(change.resource)}")
         else:
             output.info(f"[green]✓[/green] {change.action.value}")
 

@@ -9,6 +9,7 @@ people type them (`vxdeploy plan --profile x --output json`).
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import typer
 from vxdeploy import __version__
 from vxdeploy.cli.context import AppContext
 from vxdeploy.errors import VxError
-from vxdeploy.output import Output, OutputFormat
+from vxdeploy.output import Output, OutputFormat, esc
 
 app = typer.Typer(
     name="vxdeploy",
@@ -100,6 +101,24 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+_NEGATIVE_SPLIT = re.compile(r"^-\d[\d.]*(/-?[\d.]*)?$")
+
+
+def protect_negative_splits(argv: list[str]) -> list[str]:
+    """`rollout -10/110`: a traffic string that starts with `-` is a (bad) split, not an
+    option; move it after `--` so the rollout command receives it and can say which rule it
+    breaks, instead of click answering "No such option: -1"."""
+    command = next((i for i, arg in enumerate(argv) if not arg.startswith("-")
+                    and (i == 0 or argv[i - 1] not in _GLOBAL_WITH_VALUE)), None)
+    if command is None or argv[command] != "rollout" or "--" in argv:
+        return argv
+    splits = [arg for arg in argv[command + 1:] if _NEGATIVE_SPLIT.match(arg)]
+    if not splits:
+        return argv
+    rest = [arg for arg in argv[command + 1:] if not _NEGATIVE_SPLIT.match(arg)]
+    return [*argv[:command + 1], *rest, "--", *splits]
+
+
 def _wants_json(argv: list[str]) -> bool:
     import os
 
@@ -117,13 +136,15 @@ def report_error(error: VxError, as_json: bool) -> None:
         Output(format=OutputFormat.JSON).emit_json(error.to_dict())
         return
     console = Output().console
-    console.print(f"[bold red]error:[/bold red] {error.message}", markup=True, highlight=False)
+    console.print(f"[bold red]error:[/bold red] {esc(error.message)}", markup=True,
+                  highlight=False)
     if error.hint:
-        console.print(f"[yellow]hint:[/yellow] {error.hint}")
+        console.print(f"[yellow]hint:[/yellow] {esc(error.hint)}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    args = protect_negative_splits(
+        hoist_global_options(list(sys.argv[1:] if argv is None else argv)))
     try:
         app(args=args, prog_name="vxdeploy", standalone_mode=True)
     except VxError as error:

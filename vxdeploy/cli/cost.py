@@ -8,6 +8,7 @@ import typer
 
 from vxdeploy.cli.context import app_context
 from vxdeploy.cli.options import PROFILE, SET
+from vxdeploy.output import esc
 
 
 def register(app: typer.Typer) -> None:
@@ -40,8 +41,8 @@ def cost_command(
 
         accel = (f"{result.accelerator_count} x {result.accelerator_type}"
                  if result.accelerator_type else "none")
-        grid = Table(title=f"cost of {loaded.profile.name} (USD)", show_header=False)
-        grid.add_row("machine", f"{result.machine_type}  accelerators: {accel}"
+        grid = Table(title=esc(f"cost of {loaded.profile.name} (USD)"), show_header=False)
+        grid.add_row("machine", esc(f"{result.machine_type}  accelerators: {accel}")
                      + ("  [yellow]spot[/yellow]" if result.spot else ""))
         grid.add_row("per replica-hour", f"${result.node_hourly_usd:,.4f}")
         grid.add_row(f"month at min ({result.min_replicas})", f"${result.monthly_at_min_usd:,.2f}")
@@ -52,6 +53,6 @@ def cost_command(
                      f"{result.quota_gpus_at_max} GPUs")
         context.output.console.print(grid)
         for line in result.assumptions:
-            context.output.console.print(f"  [dim]· {line}[/dim]")
+            context.output.console.print(f"  [dim]· {esc(line)}[/dim]")
 
     context.output.result(document, render)

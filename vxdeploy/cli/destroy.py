@@ -6,6 +6,7 @@ import typer
 
 from vxdeploy.cli.context import app_context
 from vxdeploy.cli.options import PROFILE, SET, YES
+from vxdeploy.output import esc
 
 
 def register(app: typer.Typer) -> None:
@@ -30,10 +31,11 @@ def destroy_command(ctx: typer.Context, profile: str = PROFILE, yes: bool = YES,
         output.info("Nothing to destroy.")
         output.result({**plan.to_dict(), "destroyed": []})
         return
-    output.info(f"[red]Will destroy[/red]: endpoint {plan.endpoint or '-'} "
-                f"({len(plan.deployed_model_ids)} deployed model(s)), model {plan.model or '-'}, "
+    output.info(f"[red]Will destroy[/red]: endpoint {esc(plan.endpoint or '-')} "
+                f"({len(plan.deployed_model_ids)} deployed model(s)), "
+                f"model {esc(plan.model or '-')}, "
                 f"{len(plan.alert_policies)} alert polic(ies)")
     confirm("Destroy these resources?", yes=yes, output=output)
-    done = apply_destroy(conn, plan, lambda step: output.info(f"[dim]…[/dim] {step}"))
+    done = apply_destroy(conn, plan, lambda step: output.info(f"[dim]…[/dim] {esc(step)}"))
     output.info(f"[bold]Destroyed[/bold] {len(done)} resource(s).")
     output.result({**plan.to_dict(), "destroyed": done})

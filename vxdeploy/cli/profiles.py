@@ -10,6 +10,7 @@ import typer
 from vxdeploy.cli.context import app_context
 from vxdeploy.cli.options import SET
 from vxdeploy.errors import ExitCode
+from vxdeploy.output import esc
 
 profiles_app = typer.Typer(help="List, validate and show deployment profiles.",
                            no_args_is_help=True)
@@ -49,11 +50,11 @@ def list_command(ctx: typer.Context) -> None:
     def render() -> None:
         from rich.table import Table
 
-        table = Table("profile", "extends", "description", title=str(context.profiles_dir))
+        table = Table("profile", "extends", "description", title=esc(context.profiles_dir))
         for row in rows:
             extends = row["extends"]
-            table.add_row(row["name"], ", ".join(extends) if isinstance(extends, list)
-                          else (extends or ""), row["description"])
+            table.add_row(esc(row["name"]), esc(", ".join(extends) if isinstance(extends, list)
+                          else (extends or "")), esc(row["description"]))
         context.output.console.print(table)
 
     context.output.result({"profiles_dir": str(context.profiles_dir), "profiles": rows}, render)
@@ -85,14 +86,14 @@ def validate_command(
         console = context.output.console
         for result in results:
             if result["valid"]:
-                console.print(f"[green]✓[/green] {result['profile']}")
+                console.print(f"[green]✓[/green] {esc(result['profile'])}")
                 continue
-            console.print(f"[red]✗[/red] {result['profile']}")
+            console.print(f"[red]✗[/red] {esc(result['profile'])}")
             for problem in result["problems"]:
-                where = f"{problem['file']}: [bold]{problem['field']}[/bold]"
-                allowed = (f" [dim](allowed: {problem['allowed']})[/dim]"
+                where = f"{esc(problem['file'])}: [bold]{esc(problem['field'])}[/bold]"
+                allowed = (f" [dim](allowed: {esc(problem['allowed'])})[/dim]"
                            if problem["allowed"] else "")
-                console.print(f"    {where}: {problem['message']}{allowed}")
+                console.print(f"    {where}: {esc(problem['message'])}{allowed}")
         console.print(f"{len(results) - len(failed)} valid, {len(failed)} invalid")
 
     context.output.result({"valid": not failed, "results": results}, render)
@@ -119,13 +120,13 @@ def show_command(ctx: typer.Context, name: str = typer.Argument(..., help="Profi
     def render() -> None:
         from rich.table import Table
 
-        table = Table("field", "value", "source",
-                      title=f"{loaded.profile.name}  ({' → '.join(p.stem for p in loaded.chain)})")
+        chain = " → ".join(p.stem for p in loaded.chain)
+        table = Table("field", "value", "source", title=esc(f"{loaded.profile.name}  ({chain})"))
         for row in rows:
             source = row["source"]
             style = "dim" if source == "default" else ""
-            table.add_row(row["field"], repr(row["value"]) if isinstance(row["value"], str)
-                          else str(row["value"]), source, style=style)
+            value = repr(row["value"]) if isinstance(row["value"], str) else str(row["value"])
+            table.add_row(esc(row["field"]), esc(value), esc(source), style=style)
         context.output.console.print(table)
 
     context.output.result(document, render)

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 from vxdeploy.cli.context import AppContext, app_context
 from vxdeploy.cli.options import PROFILE, SET, YES
 from vxdeploy.errors import ExitCode
+from vxdeploy.output import esc
 
 if TYPE_CHECKING:
     from vxdeploy.rollout.report import Progress, Report
@@ -65,7 +66,7 @@ def _open(ctx: typer.Context, profile: str, overrides: list[str] | None,
 def _progress_printer(context: AppContext) -> Any:
     def show(tick: Progress) -> None:
         if tick.message:
-            context.output.info(f"[dim]·[/dim] {tick.message}")
+            context.output.info(f"[dim]·[/dim] {esc(tick.message)}")
             return
         reading = tick.reading
         readings = ("no data yet" if reading is None else
@@ -77,7 +78,7 @@ def _progress_printer(context: AppContext) -> Any:
         context.output.info(
             f"step {tick.step + 1}/{len(tick.steps)} [bold]{tick.percent}%[/bold]  "
             f"bake {tick.bake_left_s:.0f}s left  {readings}  "
-            f"[{colour}]{tick.result.reason if tick.result else ''}[/{colour}]")
+            f"[{colour}]{esc(tick.result.reason) if tick.result else ''}[/{colour}]")
     return show
 
 
@@ -110,7 +111,7 @@ def _render(context: AppContext, report: Report) -> None:
         if report.retired:
             grid.add_row("undeployed", ", ".join(report.retired))
         if report.reason:
-            grid.add_row("reason", f"[red]{report.reason}[/red]")
+            grid.add_row("reason", f"[red]{esc(report.reason)}[/red]")
         context.output.console.print(grid)
 
     context.output.result(document, render)
@@ -187,5 +188,5 @@ def run_command(
     if report.outcome == "rolled-back":
         if not context.output.json:
             context.output.console.print(
-                f"[bold red]rolled back:[/bold red] {report.reason}; stable has 100%")
+                f"[bold red]rolled back:[/bold red] {esc(report.reason)}; stable has 100%")
         raise typer.Exit(int(ExitCode.ROLLED_BACK))

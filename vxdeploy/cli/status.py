@@ -8,6 +8,7 @@ import typer
 
 from vxdeploy.cli.context import app_context
 from vxdeploy.cli.options import PROFILE, SET
+from vxdeploy.output import esc
 
 
 def register(app: typer.Typer) -> None:
@@ -48,20 +49,20 @@ def status_command(ctx: typer.Context, profile: str = PROFILE, set_: list[str] =
         from rich.table import Table
 
         console = context.output.console
-        console.print(f"[bold]{endpoint.name}[/bold]  ({endpoint.kind.value})")
+        console.print(f"[bold]{esc(endpoint.name)}[/bold]  ({endpoint.kind.value})")
         table = Table("deployed model", "version", "aliases", "machine", "replicas", "spot",
                       "traffic")
         for dm in endpoint.deployed_models:
             machine = dm.machine_type + (f" + {dm.accelerator_count}x{dm.accelerator_type}"
                                          if dm.accelerator_type else "")
-            table.add_row(dm.id, f"{dm.model.rsplit('/', 1)[-1]}@{dm.version_id}",
-                          ", ".join(dm.aliases), machine,
+            table.add_row(esc(dm.id), esc(f"{dm.model.rsplit('/', 1)[-1]}@{dm.version_id}"),
+                          esc(", ".join(dm.aliases)), esc(machine),
                           f"{dm.min_replicas}..{dm.max_replicas}", "yes" if dm.spot else "no",
                           f"{endpoint.share(dm.id)}%")
         console.print(table)
         for policy in policies.values():
             state_text = "enabled" if policy.enabled else "disabled"
-            console.print(f"alert [cyan]{policy.kind}[/cyan]: {policy.display_name} "
+            console.print(f"alert [cyan]{esc(policy.kind)}[/cyan]: {esc(policy.display_name)} "
                           f"({state_text})")
         if not policies:
             console.print("[yellow]no alert policies[/yellow]")

@@ -176,10 +176,14 @@ def _find_parent(parent_name: str, path: Path, profiles_dir: Path) -> Path:
     parent_path = folders[0] / f"{name}.toml"
     if name and "/" not in name and parent_path.is_file():
         return parent_path
-    known = [p.stem for p in list_profiles(folders[0])]
-    if not parent_name.startswith(BUNDLED_PREFIX):
-        known += [BUNDLED_PREFIX + p.stem for p in list_profiles(example_profiles_dir())]
-    hint = difflib.get_close_matches(parent_name, known, n=1)
+    bundled = [BUNDLED_PREFIX + p.stem for p in list_profiles(example_profiles_dir())]
+    if parent_name.startswith(BUNDLED_PREFIX):
+        known = bundled
+        hint = difflib.get_close_matches(parent_name, known, n=1, cutoff=0.8)
+    else:
+        known = [p.stem for p in list_profiles(folders[0])] + bundled
+        hint = ([BUNDLED_PREFIX + name] if BUNDLED_PREFIX + name in bundled
+                else difflib.get_close_matches(parent_name, known, n=1))
     extra = f"; did you mean {hint[0]!r}?" if hint else ""
     raise ProfileError([Problem(str(path), "extends",
                                 f"{label} {name!r} not found in {folders[0]}{extra}",
