@@ -34,6 +34,11 @@ def decode_text(data: bytes, name: str, *, what: str = "file") -> str:
                 raise InvalidInputError(
                     f"{name}: {what} starts with a {encoding.upper()} byte-order mark but is "
                     f"not valid {encoding.upper()} (byte {exc.start})") from exc
+    if b"\x00" in data[:200]:
+        # NUL bytes decode as UTF-8 but never belong in a text file: BOM-less UTF-16.
+        raise InvalidInputError(f"{name}: {what} is not UTF-8{_guess(data)}",
+                                hint="save it as UTF-8 (in PowerShell: Out-File -Encoding "
+                                "utf8)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -51,6 +56,8 @@ def _guess(data: bytes) -> str:
         return "; it looks like UTF-16 without a byte-order mark"
     if len(sample) >= 4 and sample[0::2].count(0) > len(sample) // 4:
         return "; it looks like UTF-16 (big-endian) without a byte-order mark"
+    if b"\x00" in sample:
+        return "; it contains NUL bytes (a binary file?)"
     return "; it looks like a legacy 8-bit encoding (e.g. Windows-1252)"
 
 
