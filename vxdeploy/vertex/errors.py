@@ -9,9 +9,11 @@ so that is what the tool branches on.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError, VxError
 
@@ -66,10 +68,20 @@ def with_retries(call: Callable[[], T], *, attempts: int = 5, base_delay: float 
     raise AssertionError("unreachable")
 
 
+# google.api_core writes REST failures as "GET https://host/v1/NAME?%24alt=json%3B…: text".
+_TRANSPORT_URL = re.compile(r"^([A-Z]+) https?://[^/\s]+/(?:v1(?:beta1)?/)?(\S*?)(?:\?\S*)?: ")
+
+
+def without_transport_url(message: str) -> str:
+    """`GET projects/p/…/endpoints/e: text`: the method and resource, not the transport URL
+    with its query string, which only shows how the client library talks."""
+    return _TRANSPORT_URL.sub(lambda m: f"{m.group(1)} {unquote(m.group(2))}: ", message, count=1)
+
+
 def translate(error: BaseException, what: str) -> VxError:
     """A VxError with a stable exit code for an API failure while doing `what`."""
     status = canonical_status(error)
-    message = getattr(error, "message", None) or str(error)
+    message = without_transport_url(getattr(error, "message", None) or str(error))
     text = f"{what}: {status}: {message}"
     if status == "NOT_FOUND":
         return NotFoundError(text)
