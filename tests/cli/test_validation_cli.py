@@ -102,3 +102,10 @@ def test_predict_refuses_a_legacy_encoding_naming_file_and_encoding(vx, tmp_path
     result = vx("predict", "--profile", "local", "--instances", str(utf16_no_bom))
     assert result.code == 2
     assert "UTF-16 without a byte-order mark" in result.stderr
+
+
+def test_cost_help_points_at_a_doc_that_exists(vx) -> None:
+    result = vx("cost", "--help")
+    assert result.code == 0
+    assert "docs/cost.md" in " ".join(result.stdout.split())
+    assert (PROFILES.parent / "docs" / "cost.md").is_file()
