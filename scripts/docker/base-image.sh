@@ -12,7 +12,8 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 SUITE="${VXDEPLOY_BASE_SUITE:-bookworm}"
-MIRROR="${VXDEPLOY_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The mirror this machine's apt uses (or $VXDEPLOY_DEBIAN_MIRROR): see debian-mirror.sh.
+MIRROR="$("$(dirname "$0")/debian-mirror.sh" "$SUITE")"
 INCLUDE="python3,python3-venv,ca-certificates,openjdk-17-jre-headless"
 TORCH_WHEEL="${VXDEPLOY_TORCH_WHEEL:-/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl}"
 CACHE="$VXDOCKER_STATE/cache"
