@@ -184,3 +184,12 @@ def test_extends_bundled_examples_from_any_folder(write_profile, profiles_dir: P
     assert "bundled profile 'bsae' not found" in problem.message
     assert "did you mean 'bundled:base'" in problem.message
     assert "prod-a100" in problem.allowed
+
+
+def test_name_in_a_file_is_refused_not_ignored(write_profile, profiles_dir: Path) -> None:
+    path = write_profile("t", GOOD + 'name = "other"\n')
+    with pytest.raises(ProfileError) as err:
+        load_profile("t", profiles_dir, environ={})
+    (problem,) = err.value.problems
+    assert (problem.file, problem.field) == (str(path), "name")
+    assert "file name" in problem.message

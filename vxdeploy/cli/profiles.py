@@ -130,3 +130,37 @@ def show_command(ctx: typer.Context, name: str = typer.Argument(..., help="Profi
         context.output.console.print(table)
 
     context.output.result(document, render)
+
+
+@profiles_app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of a profile file (for editors: see docs/profiles.md)."""
+    import json
+
+    from vxdeploy.profile.reference import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@profiles_app.command("docs")
+def docs_command(
+    write: Path = typer.Option(None, "--write", help="Write the Markdown reference to this "
+                               "file (e.g. docs/profiles.md) instead of printing it."),
+    check: Path = typer.Option(None, "--check", help="Exit 1 when this file differs from the "
+                               "generated reference (for CI)."),
+) -> None:
+    """Print the profile reference (every field, type, default, allowed values, Vertex rule)."""
+    from vxdeploy.errors import VxError
+    from vxdeploy.profile.reference import render_markdown
+
+    text = render_markdown()
+    if check is not None:
+        current = check.read_text(encoding="utf-8") if check.is_file() else ""
+        if current != text:
+            raise VxError(f"{check} is out of date with the profile models",
+                          hint=f"run: vxdeploy profiles docs --write {check}")
+        return
+    if write is not None:
+        write.write_text(text, encoding="utf-8")
+        return
+    typer.echo(text, nl=False)

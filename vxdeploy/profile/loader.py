@@ -297,6 +297,10 @@ def load_profile(name_or_path: str, profiles_dir: Path, *,
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for layer_path, raw in layers:
+        if "name" in raw:
+            raise ProfileError([Problem(str(layer_path), "name",
+                                        "a profile's name is its file name; remove this key",
+                                        "(not settable)")])
         body = {k: v for k, v in raw.items() if k != "extends"}
         _merge(merged, body, str(layer_path), sources)
     env_values = env_overrides(environ)
