@@ -28,14 +28,15 @@ class Result:
 def vx(tmp_path: Path):
     """`vx("profiles", "validate")` runs `python -m vxdeploy` in a clean environment."""
 
-    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+            cwd: Path | None = None) -> Result:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("VXDEPLOY_")}
         environ.setdefault("VXDEPLOY_PROFILES_DIR", str(PROFILES))
         environ["VXDEPLOY_HOME"] = str(tmp_path / "home")
         environ["COLUMNS"] = "200"
         environ.update(env or {})
         proc = subprocess.run([sys.executable, "-m", "vxdeploy", *args], capture_output=True,
-                              text=True, env=environ, input=stdin, timeout=120)
+                              text=True, env=environ, input=stdin, timeout=120, cwd=cwd)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     return run
