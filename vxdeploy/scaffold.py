@@ -132,7 +132,8 @@ jobs:
         run: vxdeploy profiles validate --profiles-dir profiles
       - uses: google-github-actions/auth@v2
         with:
-          workload_identity_provider: projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/github/providers/REPO
+          workload_identity_provider: >-
+            projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/github/providers/REPO
           service_account: vxdeploy-ci@$project.iam.gserviceaccount.com
       - uses: google-github-actions/setup-gcloud@v2
       - name: Build and push the $container serving image
