@@ -71,7 +71,7 @@ def validate_command(
 
     context = app_context(ctx)
     targets = names or [str(p) for p in list_profiles(context.profiles_dir)]
-    results = []
+    results: list[dict[str, Any]] = []
     for name in targets:
         try:
             loaded = load_profile(name, context.profiles_dir, cli_overrides=set_ or ())

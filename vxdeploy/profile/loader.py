@@ -191,14 +191,14 @@ def _find_parent(parent_name: str, path: Path, profiles_dir: Path) -> Path:
 
 
 def _layers(path: Path, profiles_dir: Path,
-            seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict]]:
+            seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
     """The file and its ancestors, furthest ancestor first; cycles are errors."""
     resolved = path.resolve()
     if resolved in seen:
         cycle = " -> ".join(p.stem for p in (*seen, resolved))
         raise ProfileError([Problem(str(path), "extends", f"inheritance cycle: {cycle}")])
     raw = _read_toml(path)
-    layers: list[tuple[Path, dict]] = []
+    layers: list[tuple[Path, dict[str, Any]]] = []
     for parent_name in _extends_list(raw, path):
         parent_path = _find_parent(parent_name, path, profiles_dir)
         layers.extend(_layers(parent_path, profiles_dir, (*seen, resolved)))

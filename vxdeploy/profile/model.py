@@ -69,8 +69,7 @@ class LocalRuntime(StrEnum):
 
 
 # Enums come from TOML as strings: strict mode would want enum instances, so enum fields
-# alone are validated in lax mode (which still accepts only the listed values).
-LAX = {"strict": False}
+# alone are validated in lax mode (`strict=False`, which still accepts only listed values).
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 # A label key/value as Vertex accepts them: lowercase letters, digits, _ and -.
@@ -90,7 +89,7 @@ class EndpointSpec(Strict):
                       description="Display name; also the deterministic endpoint id, so "
                       "re-runs find the endpoint they created.",
                       json_schema_extra=rule(ENDPOINT_ID_RULE))
-    kind: EndpointKind = Field(EndpointKind.PUBLIC, **LAX,
+    kind: EndpointKind = Field(EndpointKind.PUBLIC, strict=False,
                                description="How the endpoint is reached: the shared public "
                                "endpoint, a dedicated public one, Private Service Connect, or "
                                "a private endpoint on a peered VPC.")
@@ -129,7 +128,7 @@ class ModelSpec(Strict):
                               json_schema_extra=rule("Vertex reads artifacts from Cloud "
                                                      "Storage: gs:// only with target = "
                                                      "\"vertex\""))
-    container: ContainerKind = Field(ContainerKind.FLASK, **LAX,
+    container: ContainerKind = Field(ContainerKind.FLASK, strict=False,
                                      description="The bundled serving container, or custom "
                                      "for your own image.",
                                      json_schema_extra=rule("tensorrt needs an NVIDIA GPU on "
@@ -220,7 +219,7 @@ class Gates(Strict):
 class RolloutPolicy(Strict):
     """How a new model version takes over traffic."""
 
-    strategy: RolloutStrategy = Field(RolloutStrategy.ALL_AT_ONCE, **LAX,
+    strategy: RolloutStrategy = Field(RolloutStrategy.ALL_AT_ONCE, strict=False,
                                       description="How traffic moves to a new version.",
                                       json_schema_extra=rule(
                                           "all-at-once on VPC-peered and scale-to-zero "
@@ -236,7 +235,7 @@ class RolloutPolicy(Strict):
     termination_wait_s: float = Field(0, ge=0, description="Seconds to wait before "
                                       "undeploying the old version.")
     metrics_delay_s: float = Field(180, ge=0, description="How late metrics arrive")
-    old_version: OldVersionPolicy = Field(OldVersionPolicy.UNDEPLOY, **LAX,
+    old_version: OldVersionPolicy = Field(OldVersionPolicy.UNDEPLOY, strict=False,
                                           description="What happens to the old version after "
                                           "promotion.",
                                           json_schema_extra=rule(
@@ -261,7 +260,7 @@ class Alerts(Strict):
 class LocalSettings(Strict):
     """How the local emulator runs this profile's model."""
 
-    runtime: LocalRuntime = Field(LocalRuntime.PROCESS, **LAX,
+    runtime: LocalRuntime = Field(LocalRuntime.PROCESS, strict=False,
                                   description="Run models as host processes or as containers "
                                   "(needs a Docker engine).")
 
@@ -274,7 +273,7 @@ class Profile(Strict):
     extends: str | list[str] | None = Field(
         None, description="Profiles this one builds on: names in the same folder or the "
         "profiles folder, or bundled:NAME for the examples shipped with vxdeploy.")
-    target: Target = Field(Target.VERTEX, **LAX,
+    target: Target = Field(Target.VERTEX, strict=False,
                            description="vertex: Google Cloud; local: the local emulator.")
     project: str = Field("local-project", min_length=1,
                          description="Google Cloud project id.",

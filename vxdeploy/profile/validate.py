@@ -112,7 +112,7 @@ def validate_merged(merged: dict[str, Any], sources: dict[str, str], path: Path,
             break
         except ValidationError as exc:
             for error in exc.errors():
-                problems.append(_problem_from_pydantic(error, sources, file))
+                problems.append(_problem_from_pydantic(dict(error), sources, file))
                 root = field_root(error["loc"])
                 if root:
                     broken.add(".".join(root))
