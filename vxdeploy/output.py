@@ -78,7 +78,7 @@ class Output:
 
     def debug(self, message: str) -> None:
         if self.verbose:
-            self.console.print(f"[dim]{message}[/dim]")
+            self.console.print(f"[dim]{esc(message)}[/dim]")
 
     def emit_json(self, document: Any) -> None:
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
