@@ -59,6 +59,9 @@ def test_rollout_negative_split_is_refused_as_a_split(vx) -> None:
     assert "No such option" not in result.stderr
     assert "traffic split '-10/110'" in result.stderr
     assert "sum to 100" in result.stderr
+    # a negative --to value stays the option's value
+    result = vx("rollout", "--to", "-5", "--profile", "local")
+    assert result.code == 2 and "--to -5 is not a whole percent" in result.stderr
 
 
 def test_invalid_toml_names_line_and_key(vx, tmp_path: Path) -> None:

@@ -102,7 +102,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
-_NEGATIVE_SPLIT = re.compile(r"^-\d[\d.]*(/-?[\d.]*)?$")
+_NEGATIVE_SPLIT = re.compile(r"^-\d[\d.]*/-?[\d.]*$")
 
 
 def protect_negative_splits(argv: list[str]) -> list[str]:
