@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from vxdeploy.cli.context import app_context
+from vxdeploy.output import esc
 
 local_app = typer.Typer(help="Run the local Vertex emulator (the default target).",
                         no_args_is_help=True)
@@ -31,8 +32,8 @@ def _servers_table(context, servers: list[dict]) -> None:
         state = ("starting" if server["starting"] else
                  "scaled to zero" if server["scale_to_zero"] and not server["replicas"] else
                  "error" if server["error"] and not alive else "running")
-        table.add_row(server["endpoint_id"], server["deployed_model_id"],
-                      f"{alive}/{len(server['replicas'])}", urls, state)
+        table.add_row(esc(server["endpoint_id"]), esc(server["deployed_model_id"]),
+                      f"{alive}/{len(server['replicas'])}", esc(urls), state)
     context.output.console.print(table)
 
 
@@ -69,7 +70,7 @@ def down_command(ctx: typer.Context, state_dir: Path = STATE_DIR) -> None:
     context.output.result(
         {"stopped": stopped, "state_dir": str(folder)},
         lambda: context.output.console.print(
-            "emulator stopped" if stopped else f"no emulator was running for {folder}"))
+            "emulator stopped" if stopped else f"no emulator was running for {esc(folder)}"))
 
 
 @local_app.command("status")
@@ -90,7 +91,7 @@ def status_command(ctx: typer.Context, state_dir: Path = STATE_DIR) -> None:
     def render() -> None:
         console = context.output.console
         if not document["running"]:
-            console.print(f"emulator: [yellow]stopped[/yellow] (state {folder}); "
+            console.print(f"emulator: [yellow]stopped[/yellow] (state {esc(folder)}); "
                           "start it with `vxdeploy local up`")
             return
         console.print(f"emulator: [green]running[/green] pid {document['pid']}")
@@ -139,7 +140,7 @@ def logs_command(
 
         for path, text in logs.items():
             if len(logs) > 1:
-                context.output.console.print(f"[bold]==> {path} <==[/bold]")
+                context.output.console.print(f"[bold]==> {esc(path)} <==[/bold]")
             sys.stdout.write(text + ("\n" if text else ""))
 
     context.output.result({"logs": logs}, render)
