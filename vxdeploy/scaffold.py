@@ -5,7 +5,8 @@ Generated: a profiles folder (a base that builds on the bundled examples with
 chosen container), a model folder with a `vxserve.json` manifest to fill in, and a GitHub
 Actions workflow that validates, plans and deploys, installing vxdeploy from its repository
 or a wheel (it is not published on PyPI). The profiles are loaded and validated before
-anything is written, and existing files are never overwritten without `--force`.
+anything is written, and existing files are never overwritten without `--force`. The
+profiles point editors at a `profile.schema.json` written beside them.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ _MACHINES = {
 }
 
 _BASE = Template('''\
-# Settings every target shares. Reference: docs/profiles.md, or `vxdeploy profiles docs`.
-# Editors with TOML schema support: `vxdeploy profiles schema > profile.schema.json` and
-# uncomment the next line.
 #:schema ../profile.schema.json
+# Settings every target shares. Reference: docs/profiles.md, or `vxdeploy profiles docs`.
+# The line above lets editors with TOML schema support (Taplo, Even Better TOML) complete and
+# check fields; refresh the schema with `vxdeploy profiles schema > profile.schema.json`.
 description = "$name: shared settings"
 extends = "bundled:base"          # the defaults shipped with vxdeploy
 project = "$project"
@@ -52,6 +53,7 @@ display_name = "$name"
 ''')
 
 _LOCAL = Template('''\
+#:schema ../profile.schema.json
 # The local Vertex emulator: deploy, roll out and predict offline, on CPU.
 #   vxdeploy deploy --profile local --yes
 #   vxdeploy predict --profile local --instances instances.json
@@ -82,6 +84,7 @@ min_requests = 20
 ''')
 
 _VERTEX = Template('''\
+#:schema ../profile.schema.json
 # Vertex AI. CI deploys this one (.github/workflows/vxdeploy.yml).
 description = "$name on Vertex AI"
 extends = "base"
@@ -210,6 +213,8 @@ def default_name(folder: Path) -> str:
 def plan_scaffold(root: Path, *, container: str, name: str, project: str, region: str,
                   install: str = DEFAULT_INSTALL) -> Scaffold:
     """The files `init` writes under `root`, as text; nothing is written here."""
+    from vxdeploy.profile.reference import json_schema
+
     if container not in CONTAINERS:
         raise InvalidInputError(f"--container {container!r}: not a bundled container; "
                                 f"allowed: {', '.join(CONTAINERS)}")
@@ -224,6 +229,7 @@ def plan_scaffold(root: Path, *, container: str, name: str, project: str, region
         root / "model" / "vxserve.json": json.dumps(_MANIFEST, indent=2) + "\n",
         root / "model" / "README.md": _MODEL_README.substitute(values),
         root / ".github" / "workflows" / "vxdeploy.yml": _WORKFLOW.substitute(values),
+        root / "profile.schema.json": json.dumps(json_schema(), indent=2) + "\n",
     })
 
 

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 FILES = ["profiles/base.toml", "profiles/local.toml", "profiles/vertex.toml",
-         "model/vxserve.json", "model/README.md", ".github/workflows/vxdeploy.yml"]
+         "model/vxserve.json", "model/README.md", ".github/workflows/vxdeploy.yml",
+         "profile.schema.json"]
 
 
 @pytest.mark.parametrize("container", ["flask", "torchserve", "tensorrt"])
@@ -36,6 +37,11 @@ def test_init_scaffolds_profiles_that_validate(vx, tmp_path: Path, container: st
     assert vertex["project"] == "acme-ml" and vertex["target"] == "vertex"
     if container == "tensorrt":
         assert vertex["machine"]["machine_type"].startswith("g2-")
+    schema = json.loads((project / "profile.schema.json").read_text())
+    assert schema["title"] == "vxdeploy profile"
+    for profile in ("base", "local", "vertex"):
+        first = (project / "profiles" / f"{profile}.toml").read_text().splitlines()[0]
+        assert first == "#:schema ../profile.schema.json"
     manifest = json.loads((project / "model" / "vxserve.json").read_text())
     assert {"format", "handler", "input", "example_instances"} <= set(manifest)
 
