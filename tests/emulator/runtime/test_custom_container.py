@@ -143,3 +143,65 @@ def test_no_engine_refuses_the_deploy_at_once_without_running_anything(
     assert "make docker-up" in caught.value.message
     assert not marker.exists()
     assert PARENT in model
+
+
+def test_profile_with_custom_image_and_docker_runtime_deploys_and_predicts(
+    env_image: str, docker_settings: dict[str, str], local_vertex, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The user's own image (built from their Dockerfile) and a profile with
+    `container = "custom"` and `[local] runtime = "docker"`: `vxdeploy deploy` then
+    `vxdeploy predict` through the emulator, as on Vertex."""
+    import json
+
+    from vxdeploy.cli import main
+
+    monkeypatch.setenv("DOCKER_HOST", docker_settings["VXDEPLOY_TEST_DOCKER_HOST"])
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "mine.toml").write_text(f"""
+target = "local"
+project = "local-project"
+
+[endpoint]
+name = "custom-e2e"
+
+[model]
+container = "custom"
+image = "{env_image}"
+predict_route = "/go"
+health_route = "/ping"
+port = 7080
+env = {{ MODEL_TAG = "t1" }}
+
+[machine]
+machine_type = "n1-standard-2"
+min_replicas = 1
+max_replicas = 1
+
+[local]
+runtime = "docker"
+""")
+    instances = tmp_path / "instances.json"
+    instances.write_text('{"instances": [[1]]}')
+
+    def cli(*args: str) -> tuple[int, dict, str]:
+        capsys.readouterr()
+        code = 0
+        try:
+            main([*args, "--profiles-dir", str(profiles), "-o", "json"])
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        out, err = capsys.readouterr()
+        return code, (json.loads(out) if out.strip() else {}), err
+
+    code, result, err = cli("deploy", "-p", "mine", "--yes")
+    assert code == 0, err
+    code, answer, err = cli("predict", "-p", "mine", "--instances", str(instances))
+    assert code == 0, err
+    (prediction,) = answer["predictions"]
+    assert prediction["env"]["MODEL_TAG"] == "t1"
+    assert prediction["env"]["AIP_PREDICT_ROUTE"] == "/go"
+    assert prediction["argv"] == ["from-image-cmd"]  # no command/args: the image's own CMD
+    code, _, err = cli("destroy", "-p", "mine", "--yes")
+    assert code == 0, err
