@@ -195,7 +195,7 @@ runtime = "docker"
         out, err = capsys.readouterr()
         return code, (json.loads(out) if out.strip() else {}), err
 
-    code, result, err = cli("deploy", "-p", "mine", "--yes")
+    code, _, err = cli("deploy", "-p", "mine", "--yes")
     assert code == 0, err
     code, answer, err = cli("predict", "-p", "mine", "--instances", str(instances))
     assert code == 0, err
