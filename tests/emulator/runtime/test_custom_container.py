@@ -115,8 +115,9 @@ def test_custom_image_runs_in_docker_with_vertex_environment_and_expanded_args(
     assert env["AIP_PROJECT_NUMBER"].isdigit() and env["AIP_MODE_VERSION"]
     assert "EMULATOR_SHELL_SECRET" not in env
     # Nothing else from the emulator: only what the image and Docker itself set.
+    assert "AIP_ACCELERATOR_TYPE" not in env  # unset without an accelerator, as on Vertex
     extra = set(env) - set(expected) - {"AIP_PROJECT_NUMBER", "AIP_MODE_VERSION",
-                                        "AIP_HTTP_PORT", "AIP_ACCELERATOR_TYPE"}
+                                        "AIP_HTTP_PORT"}
     assert extra <= _image_env(env_image, docker_settings) | {"HOSTNAME", "HOME"}, extra
     v1.endpoints.undeploy_model(endpoint=endpoint, deployed_model_id=dm.id).result(timeout=60)
 

@@ -112,6 +112,8 @@ def container_environment(spec: ModelServerSpec, port: int) -> dict[str, str]:
     env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
     env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
     env["AIP_HTTP_PORT"] = str(port)
+    if not env.get("AIP_ACCELERATOR_TYPE"):
+        env.pop("AIP_ACCELERATOR_TYPE", None)  # Vertex leaves it unset without an accelerator
     storage = os.environ.get(STORAGE_ENV)
     if storage and STORAGE_ENV not in env:
         env[STORAGE_ENV] = storage

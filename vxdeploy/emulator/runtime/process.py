@@ -177,6 +177,8 @@ def _environment(spec: ModelServerSpec, folder: Path, common: Path, port: int) -
         paths.append(spec.env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["AIP_HTTP_PORT"] = str(port)
+    if not env.get("AIP_ACCELERATOR_TYPE"):
+        env.pop("AIP_ACCELERATOR_TYPE", None)  # Vertex leaves it unset without an accelerator
     env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
     env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
     env["PYTHONUNBUFFERED"] = "1"  # so log_tail shows the last words of a crash
