@@ -32,7 +32,7 @@ _API_TIMEOUT_S = 600
 
 def docker_client() -> Any:
     """A client for the engine DOCKER_HOST (or the default socket) names, checked by a ping."""
-    import docker
+    import docker  # type: ignore[import-untyped]
 
     try:
         client = docker.from_env(timeout=_CONNECT_TIMEOUT_S)
@@ -169,7 +169,7 @@ class DockerServer(RunningServer):
         if text:
             return text
         try:  # the pump thread may not have written yet
-            return self._container.logs(tail=lines).decode("utf-8", errors="replace")
+            return str(self._container.logs(tail=lines).decode("utf-8", errors="replace"))
         except Exception:  # container gone: nothing more to show
             return ""
 

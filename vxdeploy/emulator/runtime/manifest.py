@@ -95,7 +95,7 @@ def load_manifest(container: str, *, root: Path | None = None) -> ProcessManifes
     raw = process.get("command") if isinstance(process, dict) else None
     if not (isinstance(raw, list) and raw and all(isinstance(p, str) for p in raw)):
         raise ValueError(f"{path}: [process] command must be a non-empty list of strings")
-    timeout = process.get("ready_timeout_s")
+    timeout = process.get("ready_timeout_s") if isinstance(process, dict) else None
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise ValueError(f"{path}: [process] ready_timeout_s must be a positive number")
     return ProcessManifest(

@@ -80,7 +80,7 @@ class ProcessServer(RunningServer):
         start_time: str | None = None,
     ):
         super().__init__(key=key, base_url=base_url, log_path=log_path)
-        self.pid = pid
+        self.pid: int = pid
         self._popen = popen
         self._start_time = start_time if start_time is not None else _start_time(pid)
 
@@ -186,7 +186,8 @@ def _environment(spec: ModelServerSpec, folder: Path, common: Path, port: int) -
     return env
 
 
-def _launch(spec: ModelServerSpec, command: list[str], folder: Path, env: dict[str, str]):
+def _launch(spec: ModelServerSpec, command: list[str], folder: Path,
+            env: dict[str, str]) -> subprocess.Popen[bytes]:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(spec.log_path, "ab") as log:
         try:
