@@ -64,3 +64,30 @@ def test_bad_input_is_a_clear_error(gcs, tmp_path: Path) -> None:
 
     with pytest.raises(VxError, match="uploading artifacts to gs://no-such-bucket/"):
         stage_artifacts(str(_folder(tmp_path)), "gs://no-such-bucket", "m", progress=None)
+
+
+@pytest.mark.slow
+def test_apply_ships_the_local_folder_and_the_version_serves_from_gs(
+        gcs, local_vertex) -> None:
+    """The hook in apply: with a staging bucket (a Vertex target's), UploadModel records the
+    staged gs:// URI; the local emulator then serves that version from Cloud Storage."""
+    import dataclasses
+
+    from tests.conftest import PROFILES, SENTIMENT_ARTIFACTS
+    from vxdeploy.apply import apply_plan
+    from vxdeploy.desired import hash_path
+    from vxdeploy.output import Output
+    from vxdeploy.profile import load_profile
+    from vxdeploy.workflow import prepare
+
+    gcs_client().create_bucket("ship")
+    loaded = load_profile("local", PROFILES, cli_overrides=["endpoint.name=staged"])
+    prepared = prepare(loaded, Output())
+    desired = dataclasses.replace(prepared.desired, staging_bucket="gs://ship")
+    apply_plan(prepared.conn, desired, prepared.plan)
+    folder = SENTIMENT_ARTIFACTS / "torchscript"
+    model = prepared.conn.models.get_model(name=prepared.conn.model_name("staged"))
+    assert model.artifact_uri == f"gs://ship/vxdeploy/staged/{hash_path(folder)}/"
+    response = prepared.conn.prediction.predict(endpoint=prepared.plan.endpoint,
+                                                instances=[[1, 2, 3]])
+    assert len(response.predictions) == 1
