@@ -199,6 +199,10 @@ def start_docker_server(spec: ModelServerSpec) -> DockerServer:
     options: dict[str, Any] = {}
     if host_network:
         options["network_mode"] = "host"
+        if spec.container != "custom":
+            # Sharing the host's network, a bundled server must listen on loopback only
+            # (its own knob); a user's image binds what it binds: see docs/emulator.md.
+            env["VXSERVE_HTTP_HOST"] = HOST
     else:
         options["ports"] = {f"{spec.container_port}/tcp": (HOST, host_port)}
     # Vertex: `command` replaces the image's ENTRYPOINT, `args` its CMD, both expanded.
