@@ -110,7 +110,7 @@ class StorageEmulator:
             return self
         binary = binary_path()
         data = self.state_dir / DATA_DIR
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.port = self.port or _previous_port(self.state_dir) or _free_port()
         command = [str(binary), "-scheme", "http", "-host", HOST, "-port", str(self.port),
                    "-backend", "filesystem", "-filesystem-root", str(data),
