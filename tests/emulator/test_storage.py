@@ -85,7 +85,19 @@ def test_local_up_runs_storage_beside_the_emulator_and_status_shows_it(tmp_path:
     try:
         url = up["storage_url"]
         assert url.startswith("http://127.0.0.1:") and ready(url)
-        assert cli("local", "status")["storage_url"] == url
+        status = cli("local", "status")
+        assert status["storage_url"] == url
+        # A model server the daemon starts reads that storage with no credentials.
+        from tests.emulator.conftest import create_endpoint, deploy, echo_model, make_clients
+        from tests.emulator.conftest import upload as upload_model
+
+        v1 = make_clients(up["rest_url"])
+        model = upload_model(v1, echo_model(v1.types)).model
+        deploy(v1, create_endpoint(v1, "gcsenv").name, model)
+        (server,) = cli("local", "status")["servers"]
+        pid = server["replicas"][0]["pid"]
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert f"STORAGE_EMULATOR_HOST={url}".encode() in environ
     finally:
         cli("local", "down")
     assert not ready(url)
