@@ -28,7 +28,7 @@ HANDLER_FILE = "handler.py"
 MODEL_CODE_FILE = "model.py"
 FORMATS = ("torchscript", "export", "state_dict", "onnx")
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin")
-_GCS_DEADLINE_S = 20.0
+_GCS_TIMEOUT_ENV = "VXSERVE_GCS_TIMEOUT_S"  # retry deadline of each Cloud Storage call
 
 
 def fetch_artifacts(uri: str, cache_dir: Path) -> Path:
@@ -70,11 +70,12 @@ def _download_gcs(bucket_name: str, prefix: str, cache_dir: Path, uri: str) -> P
     target.mkdir(parents=True)
     # Bounded retries: an unreachable Cloud Storage (or local emulator at
     # $STORAGE_EMULATOR_HOST) fails the load in seconds, not after the default 120 s.
-    bounded = retry.Retry(initial=0.2, maximum=2.0, timeout=_GCS_DEADLINE_S)
+    deadline = _gcs_timeout()
+    bounded = retry.Retry(initial=0.2, maximum=2.0, timeout=deadline)
     where = os.environ.get("STORAGE_EMULATOR_HOST") or "Cloud Storage"
     try:
         client = storage.Client()
-        count = _download_all(client, bucket_name, prefix, target, uri, bounded)
+        count = _download_all(client, bucket_name, prefix, target, uri, bounded, deadline)
     except (exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError) as exc:
         raise ConfigError(f"AIP_STORAGE_URI={uri!r}: cannot read it from {where}: {exc}") from exc
     if count == 0:
@@ -83,12 +84,22 @@ def _download_gcs(bucket_name: str, prefix: str, cache_dir: Path, uri: str) -> P
     return target
 
 
+def _gcs_timeout() -> float:
+    raw = os.environ.get(_GCS_TIMEOUT_ENV, "").strip() or "20"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{_GCS_TIMEOUT_ENV}={raw!r} must be a positive number of seconds")
+    return value
+
+
 def _download_all(client: Any, bucket_name: str, prefix: str, target: Path, uri: str,
-                  bounded: Any) -> int:
+                  bounded: Any, deadline: float) -> int:
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     count = 0
-    for blob in client.list_blobs(bucket_name, prefix=prefix, retry=bounded,
-                                  timeout=_GCS_DEADLINE_S):
+    for blob in client.list_blobs(bucket_name, prefix=prefix, retry=bounded, timeout=deadline):
         if blob.name.endswith("/"):
             continue  # folder placeholder objects
         relative = blob.name[len(prefix) :]
@@ -96,7 +107,7 @@ def _download_all(client: Any, bucket_name: str, prefix: str, target: Path, uri:
         if target.resolve() not in dest.parents:
             raise ConfigError(f"{uri}: object {blob.name!r} would escape the cache directory")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        blob.download_to_filename(str(dest), retry=bounded, timeout=_GCS_DEADLINE_S)
+        blob.download_to_filename(str(dest), retry=bounded, timeout=deadline)
         count += 1
     return count
 
