@@ -61,12 +61,19 @@ def test_server_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     assert ready(url)
     starter.send_signal(signal.SIGKILL)
     starter.wait()
+
+    def running() -> bool:
+        try:
+            stat = Path(f"/proc/{pid_text}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and ready(url, timeout_s=0.2):
+    while time.monotonic() < deadline and running():
         time.sleep(0.05)
+    assert not running()
     assert not ready(url)
-    assert not Path(f"/proc/{pid_text}").exists() or \
-        Path(f"/proc/{pid_text}/stat").read_text().split(")")[-1].split()[0] == "Z"
 
 
 def test_local_up_runs_storage_beside_the_emulator_and_status_shows_it(tmp_path: Path) -> None:
