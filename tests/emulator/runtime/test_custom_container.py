@@ -42,9 +42,6 @@ ENV_SERVER = textwrap.dedent(
     """
 )
 
-pytestmark = pytest.mark.docker
-
-
 @pytest.fixture(scope="module")
 def env_image(docker_settings: dict[str, str]) -> str:
     import docker
@@ -80,6 +77,7 @@ def _image_env(image: str, docker_settings: dict[str, str]) -> set[str]:
     return {item.split("=", 1)[0] for item in config.get("Env") or []}
 
 
+@pytest.mark.docker
 def test_custom_image_runs_in_docker_with_vertex_environment_and_expanded_args(
     env_image: str, docker_settings: dict[str, str], emulator, gcs,
     monkeypatch: pytest.MonkeyPatch,
@@ -146,6 +144,7 @@ def test_no_engine_refuses_the_deploy_at_once_without_running_anything(
     assert PARENT in model
 
 
+@pytest.mark.docker
 def test_profile_with_custom_image_and_docker_runtime_deploys_and_predicts(
     env_image: str, docker_settings: dict[str, str], local_vertex, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
