@@ -28,7 +28,9 @@ PARENT = "projects/bench/locations/us-central1"
 
 
 def _cli(state: Path, *args: str) -> str:
-    env = dict(os.environ, VXDEPLOY_EMULATOR_STATE_DIR=str(state))
+    # The echo model is a test server named by label; its manifest is found here.
+    env = dict(os.environ, VXDEPLOY_EMULATOR_STATE_DIR=str(state),
+               VXDEPLOY_EMULATOR_SERVERS_PATH=str(REPO / "tests/emulator/servers"))
     return subprocess.run(
         [sys.executable, "-c", "from vxdeploy.cli import main; main()", *args],
         env=env,
@@ -70,12 +72,11 @@ def _model(types, kind: str):
     if kind == "echo":
         return types.Model(
             display_name="echo",
-            labels={"vxdeploy-container": "custom"},
+            labels={"vxdeploy-container": "echo"},
             container_spec=types.ModelContainerSpec(
                 image_uri="bench/echo",
                 health_route="/health",
                 predict_route="/predict",
-                command=["{python}", str(REPO / "tests/emulator/echo_server.py")],
             ),
         )
     artifacts = REPO / "examples/sentiment/artifacts/torchscript"

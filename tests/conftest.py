@@ -62,3 +62,24 @@ def local_vertex(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("VXDEPLOY_EMULATOR_STATE_DIR", None)
     else:
         os.environ["VXDEPLOY_EMULATOR_STATE_DIR"] = previous
+
+
+@pytest.fixture
+def gcs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A local Cloud Storage emulator (fake-gcs-server on 127.0.0.1), with
+    STORAGE_EMULATOR_HOST pointing at it for this test: google-cloud-storage clients,
+    the emulator and the model servers it starts all read and write there. Starts in ~20 ms.
+    """
+    from vxdeploy.emulator.storage import ENV, StorageEmulator
+
+    with StorageEmulator(tmp_path / "gcs-state") as server:
+        monkeypatch.setenv(ENV, server.url)
+        yield server
+
+
+def gcs_client():
+    """A google-cloud-storage client for the emulator named by STORAGE_EMULATOR_HOST."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(project="test-project", credentials=AnonymousCredentials())

@@ -134,6 +134,11 @@ class Applier:
 
         model = build.model_message(self.aip, self.desired)
         model_id = change.params["model_id"]
+        if self.desired.staging_bucket:  # Vertex reads gs:// only: ship a local folder first
+            from vxdeploy.staging import artifact_uri_for
+
+            model.artifact_uri = artifact_uri_for(
+                model.artifact_uri, staging_bucket=self.desired.staging_bucket, model_id=model_id)
         model_name = self.conn.model_name(model_id)
         request: dict[str, Any] = {"parent": self.conn.parent, "model": model}
         if change.params.get("parent_exists"):

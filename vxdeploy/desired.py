@@ -107,6 +107,8 @@ class Desired:
     keep_old_version: bool
     alerts: tuple[DesiredAlert, ...] = field(default_factory=tuple)
     alerts_enabled: bool = True
+    # Vertex only: where apply ships a local artifact folder (vxdeploy/staging.py).
+    staging_bucket: str = ""
 
 
 def _hash(data: object) -> str:
@@ -250,6 +252,7 @@ def desired_state(profile: Profile, image_uri: str) -> Desired:
     )
     endpoint = profile.endpoint
     return Desired(
+        staging_bucket=profile.staging_bucket if profile.target is Target.VERTEX else "",
         profile_name=profile.name,
         project=profile.project,
         region=profile.region,

@@ -14,7 +14,7 @@ from vxserve.config import ServeConfig
 
 _settings = ServeConfig.from_env()  # a bad AIP_*/VXSERVE_* value stops the start here
 
-bind = [f"0.0.0.0:{_settings.http_port}"]
+bind = [f"{_settings.http_host}:{_settings.http_port}"]
 wsgi_app = "app:create_app()"
 workers = 1
 worker_class = "gthread"

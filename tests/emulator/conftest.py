@@ -13,6 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ECHO_SERVER = Path(__file__).resolve().parent / "echo_server.py"
+SERVERS = Path(__file__).resolve().parent / "servers"  # process manifests of test servers
 SENTIMENT = REPO / "examples" / "sentiment"
 PARENT = "projects/test-project/locations/us-central1"
 
@@ -45,6 +46,14 @@ def make_clients(rest_url: str, version: str = "v1") -> Clients:
         module.ModelServiceClient(**kwargs),
         module.PredictionServiceClient(**kwargs),
     )
+
+
+@pytest.fixture(autouse=True)
+def _test_servers(_clean_vxdeploy_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the emulator run the echo server (label vxdeploy-container=echo) as a process."""
+    from vxdeploy.emulator.runtime.manifest import SERVERS_PATH_ENV
+
+    monkeypatch.setenv(SERVERS_PATH_ENV, str(SERVERS))
 
 
 @pytest.fixture
@@ -81,15 +90,18 @@ def echo_model(
     extra_env: dict[str, str] | None = None,
     labels: dict[str, str] | None = None,
 ):
-    """A Model served by tests/emulator/echo_server.py through the real process runtime."""
+    """A Model served by tests/emulator/echo_server.py through the real process runtime.
+
+    Its label names the test server's manifest (tests/emulator/servers/echo), as the
+    bundled servers are named: the Model itself carries no command to run.
+    """
     env = [types.EnvVar(name="ECHO_TAG", value=tag)]
     env += [types.EnvVar(name=k, value=v) for k, v in (extra_env or {}).items()]
     return types.Model(
         display_name=display_name,
-        labels={"vxdeploy-container": "custom", **(labels or {})},
+        labels={"vxdeploy-container": "echo", **(labels or {})},
         container_spec=types.ModelContainerSpec(
             image_uri="us-docker.pkg.dev/test/echo:1",
-            command=["{python}", str(ECHO_SERVER)],
             env=env,
             health_route="/health",
             predict_route="/predict",

@@ -62,7 +62,8 @@ def test_deploy_starts_a_server_with_vertex_env_and_predict_adds_fields(v1, emul
     assert env["AIP_ENDPOINT_ID"] == "ep1"
     assert env["AIP_MODEL_NAME"] == "echo" and env["AIP_VERSION_NAME"] == "1"
     assert env["AIP_HEALTH_ROUTE"] == "/health" and env["AIP_PREDICT_ROUTE"] == "/predict"
-    assert env["AIP_MACHINE_TYPE"] == "n1-standard-2" and env["AIP_ACCELERATOR_TYPE"] == ""
+    assert env["AIP_MACHINE_TYPE"] == "n1-standard-2"
+    assert "AIP_ACCELERATOR_TYPE" not in env  # Vertex leaves it unset on CPU
     assert env["AIP_FRAMEWORK"] == "CUSTOM_CONTAINER" and env["AIP_MODE"] == "PREDICTION"
     assert env["AIP_MODE_VERSION"] == "1.0.0" and env["AIP_PROJECT_NUMBER"].isdigit()
     assert env["AIP_STORAGE_URI"].startswith(str(emulator.state_dir))

@@ -7,12 +7,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from tests.emulator.conftest import ECHO_SERVER
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud not installed")]
@@ -44,7 +41,7 @@ def test_gcloud_endpoint_model_deploy_predict_undeploy_delete(gcloud, admin, tmp
     gcloud("endpoints", "create", "--display-name=gep", "--endpoint-id=gep1", "--labels=a=b")
     gcloud("models", "upload", "--display-name=gm", "--model-id=gm1",
            "--container-image-uri=us-docker.pkg.dev/test/echo:1",
-           f"--container-command={sys.executable},{ECHO_SERVER}",
+           "--labels=vxdeploy-container=echo",
            "--container-health-route=/health", "--container-predict-route=/predict")
 
     bad = gcloud("endpoints", "deploy-model", "gep1", "--model=gm1", "--display-name=bad",
@@ -75,3 +72,20 @@ def test_gcloud_endpoint_model_deploy_predict_undeploy_delete(gcloud, admin, tmp
     gcloud("endpoints", "delete", "gep1")
     missing = gcloud("endpoints", "describe", "gep1", check=False)
     assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr
+
+
+def test_gcloud_custom_container_command_never_runs_on_the_host(gcloud, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """A user's container (no bundled-server label) needs Docker; without an engine the
+    deploy is refused at once, and its command is not run here."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+    marker = tmp_path / "ran"
+    gcloud("endpoints", "create", "--display-name=cep", "--endpoint-id=cep1")
+    gcloud("models", "upload", "--display-name=cm", "--model-id=cm1",
+           "--container-image-uri=us-docker.pkg.dev/test/custom:1",
+           "--container-command=/bin/sh", f"--container-args=-c,touch {marker}")
+    refused = gcloud("endpoints", "deploy-model", "cep1", "--model=cm1", "--display-name=c",
+                     "--machine-type=n1-standard-2", check=False)
+    assert refused.returncode != 0
+    assert "FAILED_PRECONDITION" in refused.stderr and "make docker-up" in refused.stderr
+    assert not marker.exists()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.emulator.conftest import ECHO_SERVER
-
 
 @pytest.fixture
 def sdk(emulator):
@@ -29,20 +27,18 @@ def test_sdk_upload_deploy_predict_split_undeploy_delete(sdk, emulator):
     model = sdk.Model.upload(
         display_name="sdk-echo",
         serving_container_image_uri="us-docker.pkg.dev/test/echo:1",
-        serving_container_command=["{python}", str(ECHO_SERVER)],
         serving_container_predict_route="/predict",
         serving_container_health_route="/health",
-        labels={"vxdeploy-container": "custom"},
+        labels={"vxdeploy-container": "echo"},
         sync=True,
     )
     assert model.version_id == "1"
     v2 = sdk.Model.upload(
         display_name="sdk-echo", parent_model=model.resource_name, is_default_version=False,
         serving_container_image_uri="us-docker.pkg.dev/test/echo:1",
-        serving_container_command=["{python}", str(ECHO_SERVER)],
         serving_container_predict_route="/predict", serving_container_health_route="/health",
         serving_container_environment_variables={"ECHO_TAG": "v2"},
-        labels={"vxdeploy-container": "custom"}, sync=True)
+        labels={"vxdeploy-container": "echo"}, sync=True)
     assert v2.version_id == "2"
 
     endpoint = sdk.Endpoint.create(display_name="sdk-endpoint", sync=True)

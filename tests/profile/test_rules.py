@@ -104,6 +104,8 @@ CASES = [
     ("vertex-gs-path", '[model]\nartifact_uri = "gs://b/m"\n', None, ""),
     ("vertex-local-path", '[model]\nartifact_uri = "/data/m"\n', "model.artifact_uri",
      "Cloud Storage"),
+    ("vertex-local-path-staged",
+     'staging_bucket = "gs://stage"\n[model]\nartifact_uri = "/data/m"\n', None, ""),
     ("aip-env", '[model]\nenv = { AIP_HTTP_PORT = "1" }\n', "model.env.AIP_HTTP_PORT",
      "Vertex sets"),
     ("tensorrt-cpu", '[model]\ncontainer = "tensorrt"\n', "model.container", "NVIDIA GPU"),

@@ -47,13 +47,17 @@ def up_command(ctx: typer.Context, state_dir: Path = STATE_DIR,
     started = time.perf_counter()
     info = control.ensure_running(state_dir, port=port)
     elapsed = time.perf_counter() - started
-    document = info.to_dict() | {"ready_s": round(elapsed, 3)}
+    from vxdeploy.emulator.storage import running_url
+
+    storage_url = running_url(info.state_dir)
+    document = info.to_dict() | {"storage_url": storage_url, "ready_s": round(elapsed, 3)}
 
     def render() -> None:
         console = context.output.console
         console.print(f"[green]emulator ready[/green] in {elapsed:.2f}s (pid {info.pid})")
         console.print(f"  REST  {info.rest_url}")
         console.print(f"  gRPC  {info.grpc_target or '-'}")
+        console.print(f"  GCS   {storage_url or '-'}  (STORAGE_EMULATOR_HOST)")
         console.print(f"  state {info.state_dir}")
 
     context.output.result(document, render)
@@ -83,10 +87,13 @@ def status_command(ctx: typer.Context, state_dir: Path = STATE_DIR) -> None:
     info = control.read_info(folder)
     if info is None:
         document = {"running": False, "rest_url": None, "grpc_target": None,
-                    "state_dir": str(folder), "pid": None, "servers": []}
+                    "storage_url": None, "state_dir": str(folder), "pid": None, "servers": []}
     else:
+        from vxdeploy.emulator.storage import running_url
+
         servers = control.admin_get(info, "servers")["servers"]
-        document = {"running": True} | info.to_dict() | {"servers": servers}
+        document = ({"running": True} | info.to_dict()
+                    | {"storage_url": running_url(folder), "servers": servers})
 
     def render() -> None:
         console = context.output.console
@@ -96,6 +103,7 @@ def status_command(ctx: typer.Context, state_dir: Path = STATE_DIR) -> None:
             return
         console.print(f"emulator: [green]running[/green] pid {document['pid']}")
         console.print(f"  REST  {document['rest_url']}\n  gRPC  {document['grpc_target']}\n"
+                      f"  GCS   {document['storage_url'] or '-'}  (STORAGE_EMULATOR_HOST)\n"
                       f"  state {document['state_dir']}")
         if document["servers"]:
             _servers_table(context, document["servers"])

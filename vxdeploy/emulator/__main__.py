@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -28,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    from vxdeploy.emulator import storage
     from vxdeploy.emulator.server import EmulatorServer
+
+    # The local Cloud Storage runs beside the emulator: gs:// artifacts resolve against it
+    # and every model server inherits STORAGE_EMULATOR_HOST.
+    gcs = storage.StorageEmulator(args.state_dir).start()
+    os.environ[storage.ENV] = gcs.url
 
     server = EmulatorServer(args.state_dir, port=args.port, seed=args.seed,
                             monitoring=not args.no_monitoring)
@@ -46,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         server.state_dir)
     done.wait()
     server.stop(stop_servers=True)
+    gcs.stop()
     return 0
 
 

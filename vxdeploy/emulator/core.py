@@ -17,6 +17,7 @@ from vxdeploy.emulator.names import parse
 from vxdeploy.emulator.operations import OperationManager
 from vxdeploy.emulator.prediction import Router
 from vxdeploy.emulator.requestlog import RequestLog
+from vxdeploy.emulator.runtime.manifest import has_process_manifest
 from vxdeploy.emulator.serving import (
     CONTAINER_LABEL,
     CONTAINERS,
@@ -33,6 +34,20 @@ log = logging.getLogger("vxdeploy.emulator")
 
 HANDLERS: dict[str, Callable[..., Any]] = {**models_service.HANDLERS,
                                            **endpoints_service.HANDLERS}
+
+
+def _require_engine(model: t.Model) -> None:
+    """Refuse at once (FAILED_PRECONDITION) a deploy that needs Docker when none answers."""
+    from vxdeploy.emulator.errors import failed_precondition
+    from vxdeploy.emulator.runtime import engine_problem
+
+    problem = engine_problem()
+    if problem is not None:
+        raise failed_precondition(
+            f"Model {model.name} runs in its own container ({model.container_spec.image_uri}) "
+            f"and no Docker engine is reachable to run it ({problem}). Start one with "
+            "`make docker-up` or point DOCKER_HOST at one; the local emulator never runs a "
+            "custom container's command on this machine.")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -91,24 +106,27 @@ class Emulator:
         env = build_env(endpoint=endpoint, deployed_model=dm, model=model,
                         storage_uri=storage_uri, health_route=health, predict_route=predict)
         container = model.labels.get(CONTAINER_LABEL, "custom")
-        if container not in CONTAINERS:
+        if container not in CONTAINERS and not has_process_manifest(container):
             raise ValueError(f"Label {CONTAINER_LABEL}={container!r} names no bundled server; "
                              f"allowed: {', '.join(CONTAINERS)}.")
         # Any other value (vxdeploy labels remote models "vertex") runs the default runtime.
         runtime = model.labels.get(RUNTIME_LABEL, "process")
         if runtime not in RUNTIMES:
             runtime = "process"
+        if container == "custom":
+            runtime = "docker"  # a user's image runs in a container, never on the host
+        if runtime == "docker":
+            _require_engine(model)
         port = container_spec.ports[0].container_port if container_spec.ports else 8080
-        command = None
-        if container == "custom" and container_spec.command:
-            command = [*container_spec.command, *container_spec.args]
+        command = list(container_spec.command) or None
+        args = list(container_spec.args) or None
         slots = max(self.max_replicas, 1)
         specs = [ModelServerSpec(
             key=f"{endpoint.id}/{dm.id}" + (f"/r{index}" if index else ""),
             container=container, image_uri=container_spec.image_uri, env=dict(env),
             health_route=health, predict_route=predict, container_port=port or 8080,
             log_path=self.servers.logs_dir / f"{endpoint.id}-{dm.id}-r{index}.log",
-            runtime=runtime, ready_timeout_s=self.ready_timeout_s, command=command,
+            runtime=runtime, ready_timeout_s=self.ready_timeout_s, command=command, args=args,
             labels={"vxdeploy-endpoint": endpoint.id, "vxdeploy-deployed-model": dm.id},
         ) for index in range(slots)]
         stz = endpoints_service.is_scale_to_zero(dm)

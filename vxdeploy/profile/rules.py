@@ -227,10 +227,12 @@ def _model(profile: Profile) -> Iterator[Finding]:
         yield ("model.image", "a custom container needs an image",
                "an image reference, e.g. us-docker.pkg.dev/P/R/NAME@sha256:...")
     if profile.target is Target.VERTEX:
-        if model.artifact_uri and not model.artifact_uri.startswith("gs://"):
+        if model.artifact_uri and not model.artifact_uri.startswith("gs://") and \
+                not profile.staging_bucket:
             yield ("model.artifact_uri",
                    f"Vertex reads artifacts from Cloud Storage, got {model.artifact_uri!r}",
-                   "gs://BUCKET/PATH (local paths only with target = \"local\")")
+                   "gs://BUCKET/PATH, or a local folder with staging_bucket = \"gs://BUCKET\" "
+                   "(vxdeploy uploads it)")
         if model.container is ContainerKind.TENSORRT and not effective_accelerator(profile)[0]:
             yield ("model.container", "the TensorRT container needs an NVIDIA GPU",
                    "flask or torchserve on CPU machines, or add an accelerator")

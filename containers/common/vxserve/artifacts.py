@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import zipfile
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ HANDLER_FILE = "handler.py"
 MODEL_CODE_FILE = "model.py"
 FORMATS = ("torchscript", "export", "state_dict", "onnx")
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin")
+_GCS_TIMEOUT_ENV = "VXSERVE_GCS_TIMEOUT_S"  # retry deadline of each Cloud Storage call
 
 
 def fetch_artifacts(uri: str, cache_dir: Path) -> Path:
@@ -55,6 +57,8 @@ def fetch_artifacts(uri: str, cache_dir: Path) -> Path:
 
 
 def _download_gcs(bucket_name: str, prefix: str, cache_dir: Path, uri: str) -> Path:
+    from google.api_core import exceptions, retry
+    from google.auth import exceptions as auth_exceptions
     from google.cloud import storage  # heavy; only gs:// deployments need it
 
     target = cache_dir / hashlib.sha256(uri.encode()).hexdigest()[:16]
@@ -64,10 +68,38 @@ def _download_gcs(bucket_name: str, prefix: str, cache_dir: Path, uri: str) -> P
     if target.exists():
         shutil.rmtree(target)  # a half-finished download from a killed start
     target.mkdir(parents=True)
-    client = storage.Client()
+    # Bounded retries: an unreachable Cloud Storage (or local emulator at
+    # $STORAGE_EMULATOR_HOST) fails the load in seconds, not after the default 120 s.
+    deadline = _gcs_timeout()
+    bounded = retry.Retry(initial=0.2, maximum=2.0, timeout=deadline)
+    where = os.environ.get("STORAGE_EMULATOR_HOST") or "Cloud Storage"
+    try:
+        client = storage.Client()
+        count = _download_all(client, bucket_name, prefix, target, uri, bounded, deadline)
+    except (exceptions.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError) as exc:
+        raise ConfigError(f"AIP_STORAGE_URI={uri!r}: cannot read it from {where}: {exc}") from exc
+    if count == 0:
+        raise ConfigError(f"AIP_STORAGE_URI={uri!r}: no objects under that prefix")
+    done_marker.touch()
+    return target
+
+
+def _gcs_timeout() -> float:
+    raw = os.environ.get(_GCS_TIMEOUT_ENV, "").strip() or "20"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigError(f"{_GCS_TIMEOUT_ENV}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def _download_all(client: Any, bucket_name: str, prefix: str, target: Path, uri: str,
+                  bounded: Any, deadline: float) -> int:
     prefix = prefix.rstrip("/") + "/" if prefix else ""
     count = 0
-    for blob in client.list_blobs(bucket_name, prefix=prefix):
+    for blob in client.list_blobs(bucket_name, prefix=prefix, retry=bounded, timeout=deadline):
         if blob.name.endswith("/"):
             continue  # folder placeholder objects
         relative = blob.name[len(prefix) :]
@@ -75,12 +107,9 @@ def _download_gcs(bucket_name: str, prefix: str, cache_dir: Path, uri: str) -> P
         if target.resolve() not in dest.parents:
             raise ConfigError(f"{uri}: object {blob.name!r} would escape the cache directory")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        blob.download_to_filename(str(dest))
+        blob.download_to_filename(str(dest), retry=bounded, timeout=deadline)
         count += 1
-    if count == 0:
-        raise ConfigError(f"AIP_STORAGE_URI={uri!r}: no objects under that prefix")
-    done_marker.touch()
-    return target
+    return count
 
 
 @dataclass

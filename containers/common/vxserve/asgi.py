@@ -21,14 +21,14 @@ class HasServe(Protocol):
     serve: ServeConfig
 
 
-def listen(port: int) -> socket.socket:
-    """Bind 0.0.0.0:`port` now; the server accepts on it later."""
+def listen(port: int, host: str = "0.0.0.0") -> socket.socket:
+    """Bind `host`:`port` now; the server accepts on it later."""
     # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
     # proto is TCP, and a socket made with proto 0 costs ~40 ms per response (delayed ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(("0.0.0.0", port))
+        sock.bind((host, port))
     except OSError:
         sock.close()
         raise
@@ -49,14 +49,15 @@ def run(name: str, load_settings: Callable[[], HasServe],
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return 2
     port = settings.serve.http_port
+    host = settings.serve.http_host
     try:
-        listener = listen(port)
+        listener = listen(port, host)
     except OSError as exc:
-        print(f"{name}: cannot listen on 0.0.0.0:{port}: {exc.strerror}", file=sys.stderr)
+        print(f"{name}: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 1
     config = uvicorn.Config(
         create_app(settings),
-        host="0.0.0.0",
+        host=host,
         port=port,
         log_level="warning",
         access_log=False,

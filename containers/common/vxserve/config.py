@@ -63,6 +63,9 @@ class ServeConfig:
     """Everything a vxserve server needs to know before it loads the model."""
 
     http_port: int = 8080
+    # 0.0.0.0 in a container (traffic comes from outside it); the emulator's process
+    # runtime sets VXSERVE_HTTP_HOST=127.0.0.1 so a local server is reachable from here only.
+    http_host: str = "0.0.0.0"
     health_route: str = "/health"
     predict_route: str = "/predict"
     storage_uri: str = ""
@@ -98,6 +101,7 @@ class ServeConfig:
             raise ConfigError(f"AIP_HTTP_PORT={port} must be <= 65535")
         return cls(
             http_port=port,
+            http_host=env.get("VXSERVE_HTTP_HOST", "").strip() or "0.0.0.0",
             health_route=env_route(env, "AIP_HEALTH_ROUTE", "/health"),
             predict_route=env_route(env, "AIP_PREDICT_ROUTE", "/predict"),
             storage_uri=env.get("AIP_STORAGE_URI", "").strip(),

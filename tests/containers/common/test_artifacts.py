@@ -28,48 +28,31 @@ def test_unusable_uris_say_why(tmp_path: Path, uri: str, message: str) -> None:
         fetch_artifacts(uri, tmp_path)
 
 
-class _Blob:
-    def __init__(self, name: str, data: bytes):
-        self.name, self.data = name, data
-
-    def download_to_filename(self, filename: str) -> None:
-        Path(filename).write_bytes(self.data)
-
-
-class _FakeStorageClient:
-    """Stands in for GCS, which no machine here can reach: list_blobs + download only."""
-
-    calls: list[tuple[str, str]] = []
-    objects: dict[str, bytes] = {}
-
-    def list_blobs(self, bucket: str, prefix: str = ""):
-        type(self).calls.append((bucket, prefix))
-        return [_Blob(n, d) for n, d in self.objects.items() if n.startswith(prefix)]
-
-
 @pytest.fixture
-def fake_gcs(monkeypatch: pytest.MonkeyPatch) -> type[_FakeStorageClient]:
-    from google.cloud import storage
+def fake_gcs(gcs):
+    """The local Cloud Storage emulator (tests/conftest.py `gcs`) holding two models that
+    share a string prefix, and a console-made folder placeholder."""
+    from tests.conftest import gcs_client
 
-    _FakeStorageClient.calls = []
-    _FakeStorageClient.objects = {
-        "models/v1/": b"",  # a console-made folder placeholder
+    bucket = gcs_client().create_bucket("bucket")
+    for name, data in {
+        "models/v1/": b"",
         "models/v1/model.pt": b"weights",
         "models/v1/extra/index_to_name.json": b"{}",
         "models/v10/model.pt": b"another model sharing the string prefix",
-    }
-    monkeypatch.setattr(storage, "Client", _FakeStorageClient)
-    return _FakeStorageClient
+    }.items():
+        bucket.blob(name).upload_from_string(data)
+    return bucket
 
 
 def test_gs_prefix_is_downloaded_whole_once_and_reused(tmp_path: Path, fake_gcs) -> None:
     local = fetch_artifacts("gs://bucket/models/v1", tmp_path)
     files = sorted(p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file())
     assert files == [".vxserve-complete", "extra/index_to_name.json", "model.pt"]
-    assert (local / "model.pt").read_bytes() == b"weights"
-    assert fake_gcs.calls == [("bucket", "models/v1/")]  # not models/v10
+    assert (local / "model.pt").read_bytes() == b"weights"  # and nothing of models/v10
+    fake_gcs.blob("models/v1/model.pt").upload_from_string(b"changed")
     assert fetch_artifacts("gs://bucket/models/v1", tmp_path) == local
-    assert len(fake_gcs.calls) == 1  # the completed download was reused
+    assert (local / "model.pt").read_bytes() == b"weights"  # the completed download reused
 
 
 def test_gs_prefix_without_objects_is_an_error(tmp_path: Path, fake_gcs) -> None:
@@ -77,10 +60,39 @@ def test_gs_prefix_without_objects_is_an_error(tmp_path: Path, fake_gcs) -> None
         fetch_artifacts("gs://bucket/nothing/here", tmp_path)
 
 
-def test_gs_object_names_cannot_escape_the_cache(tmp_path: Path, fake_gcs) -> None:
-    fake_gcs.objects = {"m/../../evil.py": b"x"}
+def test_gs_object_names_cannot_escape_the_cache(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cloud Storage allows `..` in object names; the local emulator normalises them away,
+    so this hostile bucket is the one place a stand-in client is still needed."""
+    from google.cloud import storage
+
+    class Blob:
+        name = "m/../../evil.py"
+
+        def download_to_filename(self, filename: str, **_options: object) -> None:
+            Path(filename).write_bytes(b"x")
+
+    class Client:
+        def list_blobs(self, bucket: str, prefix: str = "", **_options: object) -> list[Blob]:
+            return [Blob()]
+
+    monkeypatch.setattr(storage, "Client", Client)
     with pytest.raises(ConfigError, match="escape"):
         fetch_artifacts("gs://bucket/m", tmp_path / "cache")
+    assert not (tmp_path / "evil.py").exists()
+
+
+def test_unreachable_storage_fails_fast_naming_the_uri(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("VXSERVE_GCS_TIMEOUT_S", "1")  # the default is 20 s
+    with pytest.raises(ConfigError, match=r"gs://bucket/m.*cannot read it from http://127"):
+        fetch_artifacts("gs://bucket/m", tmp_path)
 
 
 def test_formats_are_detected_without_a_manifest(tiny_artifacts: dict[str, Path]) -> None:

@@ -34,6 +34,22 @@ def _live_processes() -> dict[int, tuple[str, int]]:
     return table
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as /proc/net/tcp writes them) listening on `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 def _tree(root: int) -> dict[int, str]:
     """The live processes descended from `root` (itself included), by pid.
 
@@ -82,6 +98,9 @@ def test_bundled_server_serves_the_example_model(tmp_path: Path, container: str,
         # The whole tree belongs to the server: gunicorn's worker, TorchServe's JVM.
         members = _tree(server.pid)
         assert len(members) >= 2 and any(m.startswith(tree) for m in members.values()), members
+        # Loopback only: 0100007F is 127.0.0.1; 00000000 (0.0.0.0) would take any address.
+        port = int(server.base_url.rsplit(":", 1)[1])
+        assert _listening_addresses(port) == {"0100007F"}
         body = INSTANCES.read_bytes()
         request = urllib.request.Request(
             server.base_url + "/predict", data=body, headers={"Content-Type": "application/json"}

@@ -51,6 +51,7 @@ def test_no_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert str(missing) in error.message
     assert "DOCKER_HOST" in (error.hint or "")
     assert "vxdeploy-runtime=process" in (error.hint or "")
+    assert "custom container only in Docker" in (error.hint or "")
 
 
 @pytest.fixture

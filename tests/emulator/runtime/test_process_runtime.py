@@ -202,14 +202,48 @@ def test_bad_manifest_and_bad_spec(tiny_containers: Path, tmp_path: Path) -> Non
         _spec(tiny_containers, tmp_path, health_route="health")
 
 
-def test_custom_container_with_its_own_command(tiny_containers: Path, tmp_path: Path) -> None:
-    script = tiny_containers / "flask" / "tiny_server.py"
-    spec = _spec(tiny_containers, tmp_path, container="custom", command=["{python}", str(script)])
-    server = start_model_server(spec)
+def test_custom_container_never_runs_as_a_process(tiny_containers: Path, tmp_path: Path) -> None:
+    """A user's container command comes from an API call: never run it on the host."""
+    marker = tmp_path / "ran"
+    with pytest.raises(ValueError, match="runs only in Docker"):
+        _spec(tiny_containers, tmp_path, container="custom",
+              command=["/bin/sh", "-c", f"touch {marker}"])
+    spec = _spec(tiny_containers, tmp_path, container="custom", runtime="docker",
+                 command=["/bin/sh", "-c", f"touch {marker}"])
+    spec.runtime = "process"  # even a spec forced past its checks is refused
+    with pytest.raises(ModelServerStartError, match="never run as a process"):
+        start_model_server(spec)
+    assert not marker.exists()
+
+
+def test_server_gets_only_the_vertex_environment_and_binds_loopback(
+    tiny_containers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read the real server's /proc/PID/environ: a secret of the launching shell is not
+    there; the AIP_* variables, the model's env and what the runtime needs are."""
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leaked-secret")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/home/me/key.json")
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:4443")
+    env = {"AIP_MODEL_NAME": "sentiment", "AIP_HEALTH_ROUTE": "/health",
+           "AIP_PREDICT_ROUTE": "/predict", "MODEL_OWN": "yes"}
+    server = start_model_server(_spec(tiny_containers, tmp_path, env=env))
     try:
-        answer = _post(server.base_url + "/predict", {"instances": [[5, 5]]})
-        assert answer["predictions"] == [10]
-        assert answer["cwd"] == str(spec.log_path.parent)  # no bundled folder to run in
+        raw = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        seen = dict(item.decode().split("=", 1) for item in raw if item)
+        assert "AWS_SECRET_ACCESS_KEY" not in seen
+        assert "GOOGLE_APPLICATION_CREDENTIALS" not in seen
+        assert "leaked-secret" not in Path(f"/proc/{server.pid}/environ").read_text()
+        assert seen["MODEL_OWN"] == "yes" and seen["AIP_MODEL_NAME"] == "sentiment"
+        assert seen["OMP_NUM_THREADS"] == "2" and seen["PATH"] == os.environ["PATH"]
+        assert seen["STORAGE_EMULATOR_HOST"] == "http://127.0.0.1:4443"
+        assert seen["VXSERVE_HTTP_HOST"] == "127.0.0.1"
+        allowed = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+                   "TERM", "JAVA_HOME", "LD_LIBRARY_PATH", "OMP_NUM_THREADS",
+                   "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "STORAGE_EMULATOR_HOST",
+                   "PYTHONPATH", "PYTHONUNBUFFERED", "VXSERVE_HTTP_HOST", "AIP_HTTP_PORT",
+                   *env}
+        assert {k for k in seen if not k.startswith("LC_")} <= allowed, set(seen) - allowed
     finally:
         server.stop(grace_s=5)
 

@@ -18,8 +18,16 @@ __all__ = [
     "ModelServerStartError",
     "RunningServer",
     "adopt",
+    "engine_problem",
     "start_model_server",
 ]
+
+
+def engine_problem() -> str | None:
+    """Why no Docker engine can run a model's container now; None when one answers."""
+    from vxdeploy.emulator.runtime.docker_engine import engine_problem as problem
+
+    return problem()
 
 
 def start_model_server(spec: ModelServerSpec) -> RunningServer:

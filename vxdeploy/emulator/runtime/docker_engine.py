@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vxdeploy.emulator.runtime.errors import DockerEngineUnavailableError, ModelServerStartError
+from vxdeploy.emulator.runtime.expansion import expand_all
 from vxdeploy.emulator.runtime.logs import tail
 from vxdeploy.emulator.runtime.net import free_port, wait_healthy
 from vxdeploy.emulator.runtime.server import RunningServer
@@ -24,13 +25,14 @@ HOST = "127.0.0.1"
 NETWORK_ENV = "VXDEPLOY_DOCKER_NETWORK"  # "host" | "bridge"; default: what the engine has
 LABEL = "vxdeploy"
 KEY_LABEL = "vxdeploy.key"
+STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 _CONNECT_TIMEOUT_S = 10
 _API_TIMEOUT_S = 600
 
 
 def docker_client() -> Any:
     """A client for the engine DOCKER_HOST (or the default socket) names, checked by a ping."""
-    import docker
+    import docker  # type: ignore[import-untyped]
 
     try:
         client = docker.from_env(timeout=_CONNECT_TIMEOUT_S)
@@ -40,6 +42,22 @@ def docker_client() -> Any:
         raise DockerEngineUnavailableError(f"{where}: {exc}") from exc
     client.api.timeout = _API_TIMEOUT_S  # pulls and a long stop grace outlast a ping
     return client
+
+
+def engine_problem(timeout_s: float = 3.0) -> str | None:
+    """Why no Docker engine can run a container now, or None when one answers a ping."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=timeout_s)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # DockerException, or requests' errors on odd DOCKER_HOST values
+        where = os.environ.get("DOCKER_HOST") or "the default socket unix:///var/run/docker.sock"
+        return f"{where}: {exc}"
+    return None
 
 
 def _ensure_image(client: Any, spec: ModelServerSpec) -> None:
@@ -82,6 +100,24 @@ def _artifact_mounts(env: dict[str, str]) -> dict[str, dict[str, str]]:
     if not path or not Path(path).exists():
         return {}
     return {path: {"bind": path, "mode": "ro"}}
+
+
+def container_environment(spec: ModelServerSpec, port: int) -> dict[str, str]:
+    """Exactly what Vertex gives the container: the AIP_* variables and the Model's env.
+
+    Plus STORAGE_EMULATOR_HOST where the local Cloud Storage runs, so gs:// artifacts
+    resolve with no credentials. Nothing of the emulator's own environment.
+    """
+    env = dict(spec.env)
+    env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
+    env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
+    env["AIP_HTTP_PORT"] = str(port)
+    if not env.get("AIP_ACCELERATOR_TYPE"):
+        env.pop("AIP_ACCELERATOR_TYPE", None)  # Vertex leaves it unset without an accelerator
+    storage = os.environ.get(STORAGE_ENV)
+    if storage and STORAGE_ENV not in env:
+        env[STORAGE_ENV] = storage
+    return env
 
 
 def _container_name(key: str) -> str:
@@ -133,7 +169,7 @@ class DockerServer(RunningServer):
         if text:
             return text
         try:  # the pump thread may not have written yet
-            return self._container.logs(tail=lines).decode("utf-8", errors="replace")
+            return str(self._container.logs(tail=lines).decode("utf-8", errors="replace"))
         except Exception:  # container gone: nothing more to show
             return ""
 
@@ -159,16 +195,23 @@ def start_docker_server(spec: ModelServerSpec) -> DockerServer:
     client = docker_client()
     host_network = _use_host_network(client)
     host_port = free_port(HOST)
-    env = dict(spec.env)
-    env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
-    env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
+    env = container_environment(spec, host_port if host_network else spec.container_port)
     options: dict[str, Any] = {}
     if host_network:
-        env["AIP_HTTP_PORT"] = str(host_port)
         options["network_mode"] = "host"
+        if spec.container != "custom":
+            # Sharing the host's network, a bundled server must listen on loopback only
+            # (its own knob); a user's image binds what it binds: see docs/emulator.md.
+            env["VXSERVE_HTTP_HOST"] = HOST
     else:
-        env["AIP_HTTP_PORT"] = str(spec.container_port)
         options["ports"] = {f"{spec.container_port}/tcp": (HOST, host_port)}
+    # Vertex: `command` replaces the image's ENTRYPOINT, `args` its CMD, both expanded.
+    entrypoint = expand_all(spec.command, env)
+    if entrypoint is not None:
+        options["entrypoint"] = entrypoint
+    args = expand_all(spec.args, env)
+    if args is not None:
+        options["command"] = args
     mounts = _artifact_mounts(env)
     if mounts:
         options["volumes"] = mounts

@@ -29,7 +29,8 @@ class DockerEngineUnavailableError(EngineUnavailableError, ModelServerStartError
             self,
             f"no Docker engine is reachable ({detail})",
             hint=(
-                f"{engine_hint()}; or run the model as a process instead "
-                "(model label vxdeploy-runtime=process)"
+                f"{engine_hint()}; a bundled server (flask, torchserve, tensorrt) can run "
+                "as a process instead (model label vxdeploy-runtime=process), a custom "
+                "container only in Docker"
             ),
         )

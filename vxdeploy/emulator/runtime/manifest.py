@@ -11,6 +11,12 @@ from pathlib import Path
 from vxdeploy.paths import containers_dir as bundled_containers_dir
 
 CONTAINERS_DIR_ENV = "VXDEPLOY_CONTAINERS_DIR"
+# More folders of `<name>/container.toml` servers the process runtime may run, beside the
+# bundled ones (os.pathsep-separated). Like CONTAINERS_DIR_ENV it is read from the
+# emulator's own environment, which only the person running it controls: an API caller
+# can name a server (label vxdeploy-container) but never supply its command.
+SERVERS_PATH_ENV = "VXDEPLOY_EMULATOR_SERVERS_PATH"
+BUNDLED = ("flask", "torchserve", "tensorrt")
 
 
 def containers_dir(override: Path | None = None) -> Path:
@@ -19,6 +25,28 @@ def containers_dir(override: Path | None = None) -> Path:
         return Path(override)
     configured = os.environ.get(CONTAINERS_DIR_ENV)
     return Path(configured) if configured else bundled_containers_dir()
+
+
+def _extra_dirs() -> list[Path]:
+    return [Path(p) for p in os.environ.get(SERVERS_PATH_ENV, "").split(os.pathsep) if p]
+
+
+def _manifest_base(container: str, root: Path | None) -> Path:
+    """The folder whose `<container>/container.toml` describes `container`."""
+    base = containers_dir(root)
+    if container in BUNDLED or (base / container / "container.toml").is_file():
+        return base
+    for extra in _extra_dirs():
+        if (extra / container / "container.toml").is_file():
+            return extra
+    return base
+
+
+def has_process_manifest(container: str, root: Path | None = None) -> bool:
+    """Whether `container` names a server this machine may run as a local process."""
+    if container == "custom" or not container or "/" in container or container.startswith("."):
+        return False
+    return (_manifest_base(container, root) / container / "container.toml").is_file()
 
 
 @dataclass(frozen=True)
@@ -41,20 +69,17 @@ def expand(command: list[str], *, folder: Path, common: Path) -> list[str]:
         ) from exc
 
 
-def load_manifest(
-    container: str, *, root: Path | None = None, command: list[str] | None = None
-) -> ProcessManifest:
+def load_manifest(container: str, *, root: Path | None = None) -> ProcessManifest:
     """Read `<root>/<container>/container.toml` and expand its `[process] command`.
 
     Raises ValueError naming the file and field when the manifest is missing or wrong.
     """
-    base = containers_dir(root)
+    if container == "custom":
+        raise ValueError("a custom container has no process manifest: it runs only in Docker")
+    base = _manifest_base(container, root)
     folder = base / container
-    common = base / "common"
+    common = containers_dir(root) / "common"
     path = folder / "container.toml"
-    if command is not None:
-        expanded = expand(command, folder=folder, common=common)
-        return ProcessManifest(container, folder, common, expanded, None)
     if not path.is_file():
         known = sorted(found.parent.name for found in base.glob("*/container.toml"))
         raise ValueError(
@@ -70,7 +95,7 @@ def load_manifest(
     raw = process.get("command") if isinstance(process, dict) else None
     if not (isinstance(raw, list) and raw and all(isinstance(p, str) for p in raw)):
         raise ValueError(f"{path}: [process] command must be a non-empty list of strings")
-    timeout = process.get("ready_timeout_s")
+    timeout = process.get("ready_timeout_s") if isinstance(process, dict) else None
     if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
         raise ValueError(f"{path}: [process] ready_timeout_s must be a positive number")
     return ProcessManifest(

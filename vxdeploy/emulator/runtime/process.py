@@ -80,7 +80,7 @@ class ProcessServer(RunningServer):
         start_time: str | None = None,
     ):
         super().__init__(key=key, base_url=base_url, log_path=log_path)
-        self.pid = pid
+        self.pid: int = pid
         self._popen = popen
         self._start_time = start_time if start_time is not None else _start_time(pid)
 
@@ -149,21 +149,45 @@ class ProcessServer(RunningServer):
         return {**super().info(), "start_time": self._start_time}
 
 
+# What a model server may take from the emulator's own environment: what the runtime
+# itself needs (PATH, HOME, locale, temp dir, thread and BLAS settings, the JVM TorchServe
+# starts) and where the local Cloud Storage is. Nothing else: a secret in the shell that
+# started the emulator must not reach user model code. A container on Vertex gets no more.
+PASSED_THROUGH = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+    "JAVA_HOME", "LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "STORAGE_EMULATOR_HOST",
+)
+PASSED_PREFIXES = ("LC_",)
+
+
+def inherited_environment(source: dict[str, str] | None = None) -> dict[str, str]:
+    """The part of `source` (default: os.environ) a model server may see."""
+    source = dict(os.environ) if source is None else source
+    return {key: value for key, value in source.items()
+            if key in PASSED_THROUGH or key.startswith(PASSED_PREFIXES)}
+
+
 def _environment(spec: ModelServerSpec, folder: Path, common: Path, port: int) -> dict[str, str]:
-    env = dict(os.environ)
+    env = inherited_environment()
     env.update(spec.env)
     paths = [str(folder), str(common)]
     if spec.env.get("PYTHONPATH"):
         paths.append(spec.env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["AIP_HTTP_PORT"] = str(port)
+    if not env.get("AIP_ACCELERATOR_TYPE"):
+        env.pop("AIP_ACCELERATOR_TYPE", None)  # Vertex leaves it unset without an accelerator
     env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
     env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
     env["PYTHONUNBUFFERED"] = "1"  # so log_tail shows the last words of a crash
+    env["VXSERVE_HTTP_HOST"] = HOST  # loopback only: nothing off this machine reaches it
     return env
 
 
-def _launch(spec: ModelServerSpec, command: list[str], folder: Path, env: dict[str, str]):
+def _launch(spec: ModelServerSpec, command: list[str], folder: Path,
+            env: dict[str, str]) -> subprocess.Popen[bytes]:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(spec.log_path, "ab") as log:
         try:
@@ -184,19 +208,22 @@ def _launch(spec: ModelServerSpec, command: list[str], folder: Path, env: dict[s
 
 def start_process_server(spec: ModelServerSpec) -> ProcessServer:
     """Start the spec's bundled server and block until its health route answers 200."""
+    if spec.container == "custom":
+        # A user's image: its command comes from an API call, so it never runs here.
+        raise ModelServerStartError(
+            f"model server {spec.key!r}: a custom container ({spec.image_uri}) runs only in "
+            "Docker; its command is never run as a process on this machine",
+            hint="start a Docker engine (`make docker-up`, or set DOCKER_HOST)",
+        )
     try:
-        manifest = load_manifest(spec.container, root=spec.containers_dir, command=spec.command)
+        manifest = load_manifest(spec.container, root=spec.containers_dir)
     except ValueError as exc:
         raise ModelServerStartError(f"model server {spec.key!r}: {exc}") from exc
     folder = manifest.folder
     if not folder.is_dir():
-        if spec.command is None:
-            raise ModelServerStartError(
-                f"model server {spec.key!r}: container folder {folder} does not exist"
-            )
-        # A custom container's own command: no bundled folder, run beside its log.
-        folder = spec.log_path.parent
-        folder.mkdir(parents=True, exist_ok=True)
+        raise ModelServerStartError(
+            f"model server {spec.key!r}: container folder {folder} does not exist"
+        )
     reason = ""
     for _attempt in range(_PORT_ATTEMPTS):
         port = free_port(HOST)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vxdeploy.emulator.runtime.manifest import has_process_manifest
+
 RUNTIMES = ("process", "docker")
 CONTAINERS = ("flask", "torchserve", "tensorrt", "custom")
 
@@ -29,9 +31,11 @@ class ModelServerSpec:
     ready_timeout_s: float = 180
     # Where the bundled `containers/` live; None: $VXDEPLOY_CONTAINERS_DIR, else the bundled.
     containers_dir: Path | None = None
-    # Replaces the manifest's `[process] command` (placeholders allowed); lets a "custom"
-    # container run as a process when its entrypoint is known.
+    # The Model's containerSpec.command and .args: the container's ENTRYPOINT and CMD when
+    # run in Docker (with Vertex's $(VAR) expansion). Never run on the host: a bundled
+    # server runs its manifest's command, and a "custom" container only ever runs in Docker.
     command: list[str] | None = None
+    args: list[str] | None = None
     labels: dict[str, str] = field(default_factory=dict)  # extra docker labels
 
     def __post_init__(self) -> None:
@@ -41,8 +45,13 @@ class ModelServerSpec:
         problems = []
         if self.runtime not in RUNTIMES:
             problems.append(f"runtime {self.runtime!r} is not one of {', '.join(RUNTIMES)}")
-        if self.container not in CONTAINERS:
+        if self.container not in CONTAINERS and not has_process_manifest(
+            self.container, self.containers_dir
+        ):
             problems.append(f"container {self.container!r} is not one of {', '.join(CONTAINERS)}")
+        if self.container == "custom" and self.runtime != "docker":
+            problems.append("a custom container runs only in Docker (runtime 'docker'): its "
+                            "command is never run on the host")
         for name in ("health_route", "predict_route"):
             route = getattr(self, name)
             if not route.startswith("/"):
