@@ -229,6 +229,9 @@ def _check_predict_body(body: bytes) -> int:
         data = json.loads(body or b"{}")
     except ValueError as error:
         raise invalid(f"Invalid JSON payload received. {error}") from error
+    except RecursionError as error:
+        raise invalid("Invalid JSON payload received. The body is nested too deeply.") \
+            from error
     if not isinstance(data, dict) or not isinstance(data.get("instances"), list):
         raise invalid('The request must be a JSON object with an "instances" list.', "instances")
     unknown = set(data) - {"instances", "parameters"}

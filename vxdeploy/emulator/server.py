@@ -22,6 +22,7 @@ from vxdeploy.emulator import admin
 from vxdeploy.emulator.codec import convert, decode_request, encode, version_type
 from vxdeploy.emulator.core import Emulator
 from vxdeploy.emulator.errors import ApiError
+from vxdeploy.emulator.http_guard import refusal
 from vxdeploy.emulator.routes import RouteTable
 
 log = logging.getLogger("vxdeploy.emulator.http")
@@ -63,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         self.emulator.dispatch(self)
 
-    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _dispatch
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = do_OPTIONS = _dispatch
 
 
 class EmulatorServer:
@@ -166,6 +167,13 @@ class EmulatorServer:
         method = handler.command
         path, _, query = handler.path.partition("?")
         body = handler._read_body()
+        refused = refusal(method, handler.headers, port=self.port, body_length=len(body),
+                          raw_body_allowed=path.endswith(":rawPredict"))
+        if refused is not None:
+            self.emu.requests.add(rpc="", version="", http_method=method, path=path,
+                                  resource="", status=refused.http_status, started=started)
+            handler._send(refused.http_status, json.dumps(refused.to_json()).encode())
+            return
         if path.startswith(admin.PREFIX):
             try:
                 handler._send(200, json.dumps(admin.handle(self, method, path, query, body),
@@ -203,6 +211,10 @@ class EmulatorServer:
         except ApiError as error:
             status, out = error.http_status, json.dumps(error.to_json()).encode()
             content_type = _JSON
+        except RecursionError:  # e.g. 100 KB of "[": the caller's mistake, not ours
+            status, content_type = 400, _JSON
+            out = json.dumps(ApiError("INVALID_ARGUMENT", "Invalid JSON payload received. "
+                                      "The body is nested too deeply.").to_json()).encode()
         except Exception as error:  # an emulator bug: answer in Vertex's shape, and log it
             log.exception("internal error on %s %s", method, path)
             status, content_type = 500, _JSON
