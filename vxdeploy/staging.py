@@ -107,7 +107,7 @@ def _client() -> Any:
     """A storage client: anonymous against the local emulator, ADC against Google."""
     import os
 
-    from google.cloud import storage  # type: ignore[import-untyped]
+    import google.cloud.storage as storage
 
     if os.environ.get("STORAGE_EMULATOR_HOST"):
         from google.auth.credentials import AnonymousCredentials

@@ -235,7 +235,7 @@ def _local_image_id(client: docker.DockerClient, ref: str) -> str | None:
     from docker.errors import ImageNotFound
 
     try:
-        return client.images.get(ref).id
+        return str(client.images.get(ref).id)
     except ImageNotFound:
         return None
 

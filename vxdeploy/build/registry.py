@@ -79,11 +79,11 @@ def auth_config(target: ImageTarget) -> dict[str, str] | None:
 
     try:
         credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
-        credentials.refresh(google.auth.transport.requests.Request())
+        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
     except (DefaultCredentialsError, RefreshError) as exc:
         raise VxError(
             f"cannot get credentials to push to {target.host}: {exc}",
             hint="run `gcloud auth application-default login` (or set "
                  "GOOGLE_APPLICATION_CREDENTIALS to a service account key with "
                  "roles/artifactregistry.writer)") from None
-    return {"username": "oauth2accesstoken", "password": credentials.token}
+    return {"username": "oauth2accesstoken", "password": str(credentials.token)}

@@ -7,6 +7,7 @@ filter or duration here is what makes `deploy` against the emulator a real rehea
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -208,16 +209,17 @@ class AlertPolicies:
         terms = parse_filter(request.filter)
         prefix = f"projects/{project}/alertPolicies/"
 
-        def lookup(policy: Any):
+        def lookup(policy: Any) -> Callable[[str], str | None]:
             def get(key: str) -> str | None:
                 if key in ("display_name", "name"):
-                    return getattr(policy, key)
+                    return str(getattr(policy, key))
                 if key == "enabled":
                     return "true" if policy.enabled else "false"
                 if key.startswith("user_labels."):
-                    return policy.user_labels.get(key[len("user_labels.") :])
+                    label: str | None = policy.user_labels.get(key[len("user_labels.") :])
+                    return label
                 if key == "severity":
-                    return policy.severity.name
+                    return str(policy.severity.name)
                 return None
 
             return get
@@ -281,7 +283,7 @@ class AlertPolicies:
         return empty_pb2.Empty()
 
 
-def sort_by(items: list, order_by: str, allowed: tuple[str, ...]) -> None:
+def sort_by(items: list[Any], order_by: str, allowed: tuple[str, ...]) -> None:
     """Sort in place by `order_by` ("display_name", "-display_name", ...); default by name."""
     text = (order_by or "name").strip()
     descending = text.startswith("-")

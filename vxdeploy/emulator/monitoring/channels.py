@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,17 +92,18 @@ class NotificationChannels:
         terms = parse_filter(request.filter)
         prefix = f"projects/{project}/notificationChannels/"
 
-        def lookup(channel: Any):
+        def lookup(channel: Any) -> Callable[[str], str | None]:
             def get(key: str) -> str | None:
+                value: str | None = None
                 if key in ("display_name", "name", "description"):
-                    return getattr(channel, key)
-                if key == "type":
-                    return channel.type_
-                if key.startswith("labels."):
-                    return channel.labels.get(key[len("labels.") :])
-                if key.startswith("user_labels."):
-                    return channel.user_labels.get(key[len("user_labels.") :])
-                return None
+                    value = getattr(channel, key)
+                elif key == "type":
+                    value = channel.type_
+                elif key.startswith("labels."):
+                    value = channel.labels.get(key[len("labels.") :])
+                elif key.startswith("user_labels."):
+                    value = channel.user_labels.get(key[len("user_labels.") :])
+                return value
 
             return get
 

@@ -66,4 +66,5 @@ class Collection(Generic[T]):
 
     def _copy(self, item: T) -> T:
         # Callers edit what they get; the stored message changes only through put().
-        return self._type.deserialize(self._type.serialize(item))
+        copied: T = self._type.deserialize(self._type.serialize(item))
+        return copied

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from vxdeploy.emulator.monitoring.distribution import Dist
@@ -36,11 +37,16 @@ def _timestamp(seconds: float) -> Any:
     return stamp
 
 
+def _metric_type_lookup(metric_type: str) -> Callable[[str], str | None]:
+    """A filter lookup that knows only `metric.type` (descriptors have no other labels)."""
+    return lambda key: metric_type if key == "metric.type" else None
+
+
 def _seconds(stamp: Any) -> float | None:
     """Seconds of a proto-plus DatetimeWithNanoseconds, None when unset."""
     if stamp is None:
         return None
-    return stamp.timestamp()
+    return float(stamp.timestamp())
 
 
 def _typed_value(value: Any, value_type: str) -> Any:
@@ -171,7 +177,7 @@ class MetricService:
         found = [
             _descriptor(info)
             for info in METRICS.values()
-            if matches(terms, lambda key, t=info.type: t if key == "metric.type" else None)
+            if matches(terms, _metric_type_lookup(info.type))
         ]
         for d in found:
             d.name = f"{request.name}/metricDescriptors/{d.type}"

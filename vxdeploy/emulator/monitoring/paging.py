@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import base64
+from typing import TypeVar
 
 from vxdeploy.emulator.monitoring.errors import invalid
 
+T = TypeVar("T")
 
-def page(items: list, page_size: int, page_token: str, *, default_size: int, max_size: int):
+
+def page(items: list[T], page_size: int, page_token: str, *, default_size: int,
+         max_size: int) -> tuple[list[T], str]:
     """(this page's items, next_page_token)."""
     if page_size < 0:
         raise invalid(f"page_size must be >= 0, got {page_size}")

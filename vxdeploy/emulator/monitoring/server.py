@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 def _serialize(message: Any) -> bytes:
     if hasattr(message, "SerializeToString"):  # a plain protobuf message (Empty, descriptors)
-        return message.SerializeToString()
-    return type(message).serialize(message)
+        return bytes(message.SerializeToString())
+    return bytes(type(message).serialize(message))
 
 
 def _unary(function: Callable[[Any], Any], request_type: Any) -> grpc.RpcMethodHandler:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from vxdeploy.emulator.monitoring.distribution import Dist
@@ -117,7 +117,8 @@ def _resource_labels(record: PredictionRecord) -> dict[str, str]:
     }
 
 
-def _lookup(metric_type: str, metric: dict[str, str], resource: dict[str, str]):
+def _lookup(metric_type: str, metric: dict[str, str],
+            resource: dict[str, str]) -> Callable[[str], str | None]:
     def lookup(key: str) -> str | None:
         if key == "metric.type":
             return metric_type
@@ -317,8 +318,8 @@ def _aligned_points(
     for k, members in buckets.items():
         hi = end - k * period
         lo = hi - period
-        value = _align(info, agg.aligner, members, period)
-        points.append(Point(hi if series.kind == GAUGE else lo, hi, value))
+        aligned = _align(info, agg.aligner, members, period)
+        points.append(Point(hi if series.kind == GAUGE else lo, hi, aligned))
     return sorted(points, key=lambda p: p.end, reverse=True)
 
 
