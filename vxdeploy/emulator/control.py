@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vxdeploy.emulator import ownership
 from vxdeploy.errors import EngineUnavailableError
 from vxdeploy.paths import state_home
 
@@ -148,8 +149,21 @@ def ensure_running(state_dir: Path | None = None, *, timeout_s: float = 60.0,
 
 
 def stop(state_dir: Path | None = None, *, timeout_s: float = 30.0) -> bool:
-    """Stop the daemon (and its model servers); False when none was running."""
+    """Stop the daemon and every model server process of its state folder.
+
+    False when no daemon was running. Model servers are stopped either way: a daemon
+    killed outright leaves its servers (and one it was still starting) behind, and after
+    `local down` no process of this state folder may remain.
+    """
     folder = _resolve(state_dir)
+    try:
+        stopped = _stop_daemon(folder, timeout_s)
+    finally:
+        ownership.sweep(folder)
+    return stopped
+
+
+def _stop_daemon(folder: Path, timeout_s: float) -> bool:
     try:
         data = json.loads((folder / INFO_FILE).read_text())
     except (OSError, ValueError):
