@@ -80,7 +80,7 @@ def _down(state: Path) -> subprocess.CompletedProcess[str]:
 
 def test_local_down_stops_a_server_whose_daemon_was_killed_while_starting_it(tmp_path: Path):
     state = tmp_path / "state"
-    tag, server_pid = _kill_daemon_while_a_server_starts(state)
+    tag, _pid = _kill_daemon_while_a_server_starts(state)
     try:
         down = _down(state)
         assert down.returncode == 0, down.stderr
