@@ -121,7 +121,7 @@ class ModelServers:
         # still starting leaves a process its successor can find and stop.
         spec.env[ownership.OWNER_ENV] = ownership.owner_id(self.state_dir)
         spec.env[ownership.LAUNCH_ENV] = launch
-        server = self._start(spec)
+        server: Any = self._start(spec)
         server.launch = launch
         return server
 
