@@ -16,7 +16,7 @@ import typer
 
 from vxdeploy import __version__
 from vxdeploy.cli.context import AppContext
-from vxdeploy.errors import VxError
+from vxdeploy.errors import VxError, unreachable
 from vxdeploy.output import Output, OutputFormat
 
 app = typer.Typer(
@@ -132,6 +132,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except Exception as error:
+        failure = unreachable(error)
+        if failure is None:
+            raise
+        report_error(failure, _wants_json(args))
+        sys.exit(int(failure.exit_code))
 
 
 __all__ = ["AppContext", "app", "main"]
