@@ -62,7 +62,10 @@ def root(
                                  help="Print the version and exit."),
 ) -> None:
     """Infrastructure as code for Vertex AI prediction endpoints."""
+    from vxdeploy import waiting
+
     context = AppContext(output=Output(format=output, verbose=verbose))
+    waiting.configure(json_output=output is OutputFormat.JSON)
     if profiles_dir is not None:
         context.profiles_dir = profiles_dir
     ctx.obj = context
