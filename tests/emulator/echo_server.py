@@ -26,6 +26,8 @@ time.sleep(float(os.environ.get("ECHO_START_DELAY_S") or 0))
 
 HEALTH = os.environ["AIP_HEALTH_ROUTE"]
 HEALTH_FAILED = os.environ.get("ECHO_HEALTH_FAILED", "")
+if HEALTH_FAILED:
+    print(f"echo server: model load failed: {HEALTH_FAILED}", flush=True)
 PREDICT = os.environ["AIP_PREDICT_ROUTE"]
 FAIL = int(os.environ.get("ECHO_FAIL_STATUS", "0"))
 AIP = {k: v for k, v in os.environ.items() if k.startswith("AIP_")}

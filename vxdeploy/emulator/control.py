@@ -111,14 +111,32 @@ def _log_tail(folder: Path, lines: int = 30) -> str:
         return ""
 
 
-def ensure_running(state_dir: Path | None = None, *, timeout_s: float = 60.0,
+def _start_timeout_s() -> float:
+    """How long a starting daemon may take: its own start-up plus restoring the deployed
+    models, each bounded by the model servers' ready timeout (they start in parallel)."""
+    try:
+        ready = float(os.environ.get("VXDEPLOY_EMULATOR_READY_TIMEOUT_S") or 180)
+    except ValueError:
+        ready = 180.0
+    return 60.0 + ready
+
+
+def ensure_running(state_dir: Path | None = None, *, timeout_s: float | None = None,
                    port: int = 0) -> EmulatorInfo:
-    """Return the daemon for `state_dir`, starting it (with its saved state) if needed."""
+    """Return the daemon for `state_dir`, starting it (with its saved state) if needed.
+
+    A daemon is ready once its deployed models are serving again (or have failed to):
+    a command that follows at once finds them answering.
+    """
+    from vxdeploy.waiting import waiting
+
     folder = _resolve(state_dir)
     info = read_info(folder)
     if info is not None:
         return info
-    with _locked(folder, timeout_s):
+    timeout_s = _start_timeout_s() if timeout_s is None else timeout_s
+    with waiting("starting the local emulator and its deployed models"), \
+            _locked(folder, timeout_s):
         info = read_info(folder)  # someone else may have started it while we waited
         if info is not None:
             return info
