@@ -23,10 +23,12 @@ def wait(operation: Any, what: str, deadline_s: float | None = None) -> Any:
     from google.api_core import exceptions as gexc
 
     from vxdeploy.vertex.errors import translate
+    from vxdeploy.waiting import waiting
 
     deadline = deadline_s if deadline_s is not None else DEFAULT_DEADLINES_S.get(what, 1800.0)
     try:
-        return operation.result(timeout=deadline)
+        with waiting(f"{what}: waiting for the operation (deadline {deadline:.0f} s)"):
+            return operation.result(timeout=deadline)
     except (FutureTimeout, gexc.RetryError, TimeoutError) as exc:
         name = getattr(getattr(operation, "operation", None), "name", "?")
         raise OperationTimeoutError(
