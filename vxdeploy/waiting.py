@@ -57,8 +57,8 @@ def waiting(what: str) -> Iterator[Callable[[str], None]]:
         yield lambda _state: None
         return
     if config.interactive:
-        with _spinner(what, config.stream) as update:
-            yield update
+        with _spinner(what, config.stream) as redraw:
+            yield redraw
         return
     started = time.monotonic()
     last = ""

@@ -123,7 +123,7 @@ def _poster(conn: Connection) -> tuple[Callable[[str, bytes], tuple[int, bytes]]
         return (lambda url, payload: _post_local(url, payload, conn.timeout)), lambda: None
     from google.auth.transport.requests import AuthorizedSession
 
-    session = AuthorizedSession(conn.credentials)
+    session = AuthorizedSession(conn.credentials)  # type: ignore[no-untyped-call]
 
     def post(url: str, payload: bytes) -> tuple[int, bytes]:
         response = session.post(url, data=payload, timeout=conn.timeout,
@@ -147,7 +147,7 @@ def predict(conn: Connection, endpoint: str, body: dict[str, Any]) -> dict[str, 
         if status >= 400:
             from google.api_core import exceptions as gexc
 
-            raise gexc.from_http_response(_Response(
+            raise gexc.from_http_response(_Response(  # type: ignore[no-untyped-call]
                 status, answer.decode(errors="replace"), _Request("POST", url)))
         return json.loads(answer)
 
@@ -162,7 +162,7 @@ def predict(conn: Connection, endpoint: str, body: dict[str, Any]) -> dict[str, 
 
 
 def raw_predict(conn: Connection, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    from google.api import httpbody_pb2
+    from google.api import httpbody_pb2  # type: ignore[import-untyped]
 
     http_body = httpbody_pb2.HttpBody(data=json.dumps(body).encode(),
                                       content_type="application/json")
