@@ -38,6 +38,10 @@ def test_deploy_whose_emulator_is_killed_exits_8_with_a_hint(tmp_path: Path):
         daemon = json.loads((state / "emulator.json").read_text())["pid"]
         os.kill(daemon, signal.SIGKILL)
         _out, err = deploy.communicate(timeout=120)
+        # What the hint says: the same command again starts the emulator and finishes.
+        rerun = subprocess.run(
+            [*VXDEPLOY, "deploy", "-p", "local", "--yes", "--set=endpoint.name=unreachable"],
+            env=_env(state), capture_output=True, text=True, timeout=300)
     finally:
         if deploy.poll() is None:
             deploy.kill()
@@ -48,3 +52,5 @@ def test_deploy_whose_emulator_is_killed_exits_8_with_a_hint(tmp_path: Path):
     (line,) = [x for x in err.splitlines() if x.startswith("error:")]
     assert "local emulator" in line and "stopped answering" in line
     assert "hint: run the same command again" in err
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Applied" in rerun.stderr
