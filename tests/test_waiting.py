@@ -29,7 +29,7 @@ def test_without_a_terminal_one_line_per_state(env: dict[str, str]):
                         timeout=120)
     assert up.returncode == 0, up.stderr
     lines = up.stderr.splitlines()
-    assert lines[0] == "waiting: starting the local emulator and its deployed models"
+    assert lines[0] == "waiting: starting the local emulator: restoring its deployed models"
     assert lines[1].startswith("done: starting the local emulator") and " after " in lines[1]
     assert "\x1b" not in up.stderr  # no control characters in a CI log
 
@@ -56,7 +56,7 @@ def test_on_a_terminal_a_spinner_with_elapsed_time(env: dict[str, str]):
         os.close(primary)
     text = seen.decode(errors="replace")
     assert up.returncode == 0, text
-    assert "starting the local emulator and its deployed models" in text
+    assert "starting the local emulator — restoring its deployed models" in text
     assert "(0s)" in text  # the elapsed time next to what is awaited
     assert "\x1b[" in text  # drawn and redrawn in place, not printed line by line
     assert "waiting:" not in text

@@ -49,34 +49,63 @@ def _elapsed(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 60 else f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
+QUIET_S = 0.5  # a wait shorter than this shows nothing: instant operations stay silent
+
+
 @contextmanager
-def waiting(what: str) -> Iterator[Callable[[str], None]]:
-    """Show that `what` is being awaited; yields `update(state)` for changes of state."""
+def waiting(what: str, why: str = "") -> Iterator[Callable[[str], None]]:
+    """Show that `what` is being awaited (and `why`, on the first line); yields
+    `update(state)` for changes of state. Waits under QUIET_S show nothing."""
     config = _config
     if config is None:
         yield lambda _state: None
         return
     if config.interactive:
-        with _spinner(what, config.stream) as redraw:
+        with _spinner(what, why, config.stream) as redraw:
             yield redraw
         return
     started = time.monotonic()
-    last = ""
+    lock = threading.Lock()
+    shown = False
+    pending = ""
+
+    def state_line(state: str) -> None:
+        _line(config.stream, f"  {what}: {state} ({_elapsed(time.monotonic() - started)})")
+
+    def show_start() -> None:
+        nonlocal shown
+        with lock:
+            if not shown:
+                shown = True
+                _line(config.stream, f"waiting: {what}{f': {why}' if why else ''}")
+                if pending:
+                    state_line(pending)
 
     def update(state: str) -> None:
-        nonlocal last
-        if state and state != last:
-            last = state
-            _line(config.stream, f"  {what}: {state} ({_elapsed(time.monotonic() - started)})")
+        nonlocal pending
+        if not state or state == pending:
+            return
+        pending = state
+        if shown:
+            state_line(state)
+        else:
+            show_start()
 
-    _line(config.stream, f"waiting: {what}")
+    timer = threading.Timer(QUIET_S, show_start)
+    timer.daemon = True
+    timer.start()
     ok = False
     try:
         yield update
         ok = True
     finally:
-        outcome = "done" if ok else "stopped"
-        _line(config.stream, f"{outcome}: {what} after {_elapsed(time.monotonic() - started)}")
+        timer.cancel()
+        with lock:
+            if shown:
+                outcome = "done" if ok else "stopped"
+                _line(config.stream,
+                      f"{outcome}: {what} after {_elapsed(time.monotonic() - started)}")
+            shown = True  # a late timer must not print a start line after the end
 
 
 def _line(stream: TextIO, text: str) -> None:
@@ -85,13 +114,13 @@ def _line(stream: TextIO, text: str) -> None:
 
 
 @contextmanager
-def _spinner(what: str, stream: TextIO) -> Iterator[Callable[[str], None]]:
+def _spinner(what: str, why: str, stream: TextIO) -> Iterator[Callable[[str], None]]:
     from rich.console import Console
     from rich.markup import escape
 
     console = Console(file=stream, highlight=False)
     started = time.monotonic()
-    state = {"text": ""}
+    state = {"text": why}
     stop = threading.Event()
 
     def text() -> str:
@@ -116,4 +145,6 @@ def _spinner(what: str, stream: TextIO) -> Iterator[Callable[[str], None]]:
         finally:
             stop.set()
             ticker.join(1)
-    console.print(f"[dim]{escape(what)}: {_elapsed(time.monotonic() - started)}[/dim]")
+    took = time.monotonic() - started
+    if took >= QUIET_S:
+        console.print(f"[dim]{escape(what)}: {_elapsed(took)}[/dim]")

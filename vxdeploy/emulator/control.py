@@ -135,7 +135,7 @@ def ensure_running(state_dir: Path | None = None, *, timeout_s: float | None = N
     if info is not None:
         return info
     timeout_s = _start_timeout_s() if timeout_s is None else timeout_s
-    with waiting("starting the local emulator and its deployed models"), \
+    with waiting("starting the local emulator", "restoring its deployed models"), \
             _locked(folder, timeout_s):
         info = read_info(folder)  # someone else may have started it while we waited
         if info is not None:

@@ -54,7 +54,8 @@ def retry_not_serving(call: Callable[[], Any], *, budget_s: float = RETRY_BUDGET
         if not _not_serving(error):
             raise
         last: BaseException = error
-    with waiting("the deployed model is not serving yet; retrying") as update:
+    with waiting("predict", f"the deployed model is not serving yet; retrying for up to "
+                 f"{budget_s:g} s") as update:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
