@@ -3,6 +3,7 @@ leaves no server behind once it is restarted or `vxdeploy local down` runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -109,3 +110,44 @@ def test_restarted_daemon_stops_the_server_its_predecessor_was_starting(tmp_path
             os.kill(pid, signal.SIGKILL)
     assert down.returncode == 0, down.stderr
     assert _tagged(tag) == []
+
+
+def _owned_by(state: Path) -> dict[int, str]:
+    """Live processes marked as model servers of `state`: pid -> command line."""
+    from vxdeploy.emulator.ownership import owned_processes
+
+    out = {}
+    for process in owned_processes(state):
+        try:
+            out[process.pid] = Path(f"/proc/{process.pid}/cmdline").read_bytes().replace(
+                b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+    return out
+
+
+@pytest.mark.slow
+def test_local_down_after_a_crash_stops_torchserve_and_its_jvm(tmp_path: Path):
+    """TorchServe's JVM runs in a session of its own: `local down` after the daemon was
+    killed still leaves no process of the state folder (front, JVM, Python worker)."""
+    from tests.conftest import PROFILES, SENTIMENT_ARTIFACTS
+
+    assert (SENTIMENT_ARTIFACTS / "torchscript").is_dir(), "run `make example` first"
+    state = tmp_path / "state"
+    env = dict(os.environ, VXDEPLOY_EMULATOR_STATE_DIR=str(state),
+               VXDEPLOY_PROFILES_DIR=str(PROFILES))
+    try:
+        deploy = subprocess.run(
+            [*VXDEPLOY, "deploy", "-p", "local", "--yes", "--set=endpoint.name=ts-down",
+             "--set=model.container=torchserve"], env=env, capture_output=True, text=True,
+            timeout=300)
+        assert deploy.returncode == 0, deploy.stderr
+        running = _owned_by(state)
+        assert any("java" in cmd for cmd in running.values()), running
+        os.kill(int(json.loads((state / "emulator.json").read_text())["pid"]), signal.SIGKILL)
+        down = _down(state)
+        assert down.returncode == 0, down.stderr
+        assert _owned_by(state) == {}
+    finally:
+        for pid in _owned_by(state):
+            os.kill(pid, signal.SIGKILL)
