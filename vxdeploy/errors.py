@@ -6,7 +6,10 @@ the documented codes below and they never change meaning between releases.
 
 from __future__ import annotations
 
+import re
+import sys
 from enum import IntEnum
+from urllib.parse import urlsplit
 
 
 class ExitCode(IntEnum):
@@ -72,3 +75,66 @@ class DeclinedError(VxError):
 
 class EngineUnavailableError(VxError):
     exit_code = ExitCode.ENGINE_UNAVAILABLE
+
+
+class ApiUnreachableError(EngineUnavailableError):
+    """The API (the local emulator or Vertex) did not answer at all: nothing was refused."""
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _connection_failure(error: BaseException) -> str | None:
+    """The address a connection failed to, ("" when unknown), or None if `error` is not one.
+
+    Checks the types of the libraries that are loaded only, so the CLI's error path never
+    imports requests or gRPC itself.
+    """
+    requests_exc = sys.modules.get("requests.exceptions")
+    if requests_exc is not None and isinstance(error, requests_exc.ConnectionError):
+        request = getattr(error, "request", None)
+        return str(getattr(request, "url", "") or "")
+    auth_exc = sys.modules.get("google.auth.exceptions")
+    if auth_exc is not None and isinstance(error, auth_exc.TransportError):
+        return ""
+    core_exc = sys.modules.get("google.api_core.exceptions")
+    if core_exc is not None and isinstance(error, core_exc.ServiceUnavailable) \
+            and "failed to connect" in str(error).lower():
+        # gRPC (Cloud Monitoring): the channel never connected
+        found = re.search(r"ipv[46]:([^\s,;]+:\d+)", str(error))
+        return f"grpc://{found.group(1)}" if found else ""
+    if isinstance(error, ConnectionRefusedError):
+        return ""
+    return None
+
+
+def unreachable(error: BaseException) -> ApiUnreachableError | None:
+    """An ApiUnreachableError when `error` (or what caused it) is a failed connection.
+
+    Exit code 8 with one line and what to do, instead of the transport's traceback: a CI
+    job or a person can tell "the API went away" from "the API said no".
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        where = _connection_failure(current)
+        if where is not None:
+            return _unreachable_error(where)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _unreachable_error(url: str) -> ApiUnreachableError:
+    parts = urlsplit(url) if url else None
+    address = f"{parts.scheme}://{parts.netloc}" if parts and parts.netloc else ""
+    host = (parts.hostname or "") if parts else ""
+    rerun = ("run the same command again: it picks up where this one stopped (a re-run of "
+             "`deploy` plans only what is left)")
+    if host in _LOOPBACK:
+        return ApiUnreachableError(
+            f"the local emulator at {address} stopped answering",
+            hint=f"{rerun}; it starts the emulator again. Its log: `vxdeploy local logs`")
+    where = f" at {address}" if address else ""
+    return ApiUnreachableError(f"cannot reach the API{where}: the connection failed",
+                               hint=f"check the network (or proxy) and {rerun}")

@@ -6,20 +6,28 @@ instance with what it knows about itself, so a test can see which deployed model
 request and what environment Vertex (the emulator) gave it.
 
 Knobs: ECHO_FAIL_STATUS=503 makes every predict fail with that status; ECHO_EXIT=1 exits
-at start (a server that never becomes ready).
+at start (a server that never becomes ready); ECHO_START_DELAY_S=N waits N seconds before
+listening (a server still starting); ECHO_HEALTH_FAILED=reason answers health 503 with
+{"status": "failed", "error": reason}, as a vxserve server whose model failed to load.
 """
 
 import json
 import os
 import signal
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 if os.environ.get("ECHO_EXIT"):
     print("echo server: exiting on purpose (ECHO_EXIT)", flush=True)
     sys.exit(3)
 
+time.sleep(float(os.environ.get("ECHO_START_DELAY_S") or 0))
+
 HEALTH = os.environ["AIP_HEALTH_ROUTE"]
+HEALTH_FAILED = os.environ.get("ECHO_HEALTH_FAILED", "")
+if HEALTH_FAILED:
+    print(f"echo server: model load failed: {HEALTH_FAILED}", flush=True)
 PREDICT = os.environ["AIP_PREDICT_ROUTE"]
 FAIL = int(os.environ.get("ECHO_FAIL_STATUS", "0"))
 AIP = {k: v for k, v in os.environ.items() if k.startswith("AIP_")}
@@ -43,7 +51,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
-        if self.path == HEALTH:
+        if self.path == HEALTH and HEALTH_FAILED:
+            self._send(503, {"status": "failed", "error": HEALTH_FAILED})
+        elif self.path == HEALTH:
             self._send(200, {"ok": True})
         elif self.path == "/env":
             self._send(200, AIP | {"ECHO_TAG": os.environ.get("ECHO_TAG", "")})

@@ -117,3 +117,25 @@ def test_binds_loopback_only(tmp_path: Path, host: str):
 
     with pytest.raises(ValueError, match="loopback only"):
         EmulatorServer(tmp_path, host=host)
+
+
+def test_restarted_daemon_is_ready_only_once_its_models_serve(tmp_path: Path):
+    """After `local down`, the next command's daemon restores the deployed models before it
+    reports ready: the first predict is answered, not UNAVAILABLE (no client retry here)."""
+    from vxdeploy.emulator import control
+
+    state = tmp_path / "state"
+    info = control.ensure_running(state)
+    try:
+        v1 = make_clients(info.rest_url)
+        slow = echo_model(v1.types, extra_env={"ECHO_START_DELAY_S": "2"})
+        model = upload(v1, slow).model
+        endpoint = create_endpoint(v1, "ready").name
+        dm = deploy(v1, endpoint, model)
+        assert control.stop(state) is True
+        restarted = control.ensure_running(state)
+        v1 = make_clients(restarted.rest_url)
+        answer = v1.predictions.predict(endpoint=endpoint, instances=[1], retry=None)
+        assert answer.deployed_model_id == dm.id
+    finally:
+        control.stop(state)

@@ -11,7 +11,14 @@ from collections import Counter
 import pytest
 from google.api_core import exceptions
 
-from tests.emulator.conftest import create_endpoint, deploy, echo_model, make_clients, upload
+from tests.emulator.conftest import (
+    create_endpoint,
+    dedicated,
+    deploy,
+    echo_model,
+    make_clients,
+    upload,
+)
 
 
 @pytest.fixture
@@ -86,3 +93,30 @@ def test_split_is_reproducible_with_a_seed(v1, admin):
     runs = sequence(), sequence()
     assert runs[0] == runs[1]
     assert len(Counter(runs[0])) == 2
+
+
+def test_failed_load_fails_the_deploy_at_once_with_the_log(tmp_path):
+    """A server that stays up but reports a failed load ends the deploy as soon as it says
+    so (not after the ready timeout, 10 minutes here), with the server's log tail."""
+    from vxdeploy.emulator.server import EmulatorServer
+
+    server = EmulatorServer(tmp_path / "state", monitoring=False, ready_timeout_s=600).start()
+    try:
+        v1 = make_clients(server.rest_url)
+        broken = echo_model(v1.types, extra_env={"ECHO_HEALTH_FAILED": "RuntimeError: bad "
+                                                 "weights"})
+        model = upload(v1, broken).model
+        endpoint = create_endpoint(v1).name
+        op = v1.endpoints.deploy_model(
+            endpoint=endpoint,
+            deployed_model=v1.types.DeployedModel(model=model,
+                                                  dedicated_resources=dedicated(v1.types)),
+            traffic_split={"0": 100})
+        with pytest.raises(exceptions.GoogleAPICallError) as caught:
+            op.result(timeout=60)
+        message = str(caught.value)
+        assert "failed to load: RuntimeError: bad weights" in message
+        assert "echo server: model load failed" in message  # the log tail
+        assert server.emu.servers.describe() == []  # the failed server was stopped
+    finally:
+        server.stop()

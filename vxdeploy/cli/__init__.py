@@ -17,7 +17,7 @@ import typer
 
 from vxdeploy import __version__
 from vxdeploy.cli.context import AppContext
-from vxdeploy.errors import VxError
+from vxdeploy.errors import VxError, unreachable
 from vxdeploy.output import Output, OutputFormat, esc
 
 app = typer.Typer(
@@ -64,7 +64,10 @@ def root(
                                  help="Print the version and exit."),
 ) -> None:
     """Infrastructure as code for Vertex AI prediction endpoints."""
+    from vxdeploy import waiting
+
     context = AppContext(output=Output(format=output, verbose=verbose))
+    waiting.configure(json_output=output is OutputFormat.JSON)
     if profiles_dir is not None:
         context.profiles_dir = profiles_dir
     ctx.obj = context
@@ -143,6 +146,46 @@ def report_error(error: VxError, as_json: bool) -> None:
         console.print(f"[yellow]hint:[/yellow] {esc(error.hint)}")
 
 
+def resume_hint(args: list[str]) -> str | None:
+    """How to carry on after Ctrl-C, for the commands that can resume where they stopped."""
+    import shlex
+
+    words, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+    line = shlex.join(["vxdeploy", *args])
+    if words[:2] == ["rollout", "run"]:
+        return (f"the endpoint keeps the traffic split it had; `{line}` resumes the rollout "
+                "from its current step, `vxdeploy rollout abort` gives stable 100% again")
+    if words[:1] in (["deploy"], ["destroy"]):
+        return f"`{line}` picks up where this one stopped"
+    return None
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _interrupted(args: list[str]) -> None:
+    sys.stderr.write("interrupted\n")
+    hint = resume_hint(args)
+    if hint:
+        sys.stderr.write(f"hint: {hint}\n")
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = protect_negative_splits(
         hoist_global_options(list(sys.argv[1:] if argv is None else argv)))
@@ -152,8 +195,18 @@ def main(argv: list[str] | None = None) -> None:
         report_error(error, _wants_json(args))
         sys.exit(int(error.exit_code))
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.exit(130)
+        _interrupted(args)
+    except SystemExit as exit_:
+        # Typer turns Ctrl-C into Exit(130) and exits without a word: say what happened.
+        if exit_.code == 130 and _caused_by_interrupt(exit_):
+            _interrupted(args)
+        raise
+    except Exception as error:
+        failure = unreachable(error)
+        if failure is None:
+            raise
+        report_error(failure, _wants_json(args))
+        sys.exit(int(failure.exit_code))
 
 
 __all__ = ["AppContext", "app", "main"]

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from vxdeploy.emulator import ownership
 from vxdeploy.errors import EngineUnavailableError
 from vxdeploy.paths import state_home
 
@@ -110,14 +111,32 @@ def _log_tail(folder: Path, lines: int = 30) -> str:
         return ""
 
 
-def ensure_running(state_dir: Path | None = None, *, timeout_s: float = 60.0,
+def _start_timeout_s() -> float:
+    """How long a starting daemon may take: its own start-up plus restoring the deployed
+    models, each bounded by the model servers' ready timeout (they start in parallel)."""
+    try:
+        ready = float(os.environ.get("VXDEPLOY_EMULATOR_READY_TIMEOUT_S") or 180)
+    except ValueError:
+        ready = 180.0
+    return 60.0 + ready
+
+
+def ensure_running(state_dir: Path | None = None, *, timeout_s: float | None = None,
                    port: int = 0) -> EmulatorInfo:
-    """Return the daemon for `state_dir`, starting it (with its saved state) if needed."""
+    """Return the daemon for `state_dir`, starting it (with its saved state) if needed.
+
+    A daemon is ready once its deployed models are serving again (or have failed to):
+    a command that follows at once finds them answering.
+    """
+    from vxdeploy.waiting import waiting
+
     folder = _resolve(state_dir)
     info = read_info(folder)
     if info is not None:
         return info
-    with _locked(folder, timeout_s):
+    timeout_s = _start_timeout_s() if timeout_s is None else timeout_s
+    with waiting("starting the local emulator", "restoring its deployed models"), \
+            _locked(folder, timeout_s):
         info = read_info(folder)  # someone else may have started it while we waited
         if info is not None:
             return info
@@ -148,8 +167,21 @@ def ensure_running(state_dir: Path | None = None, *, timeout_s: float = 60.0,
 
 
 def stop(state_dir: Path | None = None, *, timeout_s: float = 30.0) -> bool:
-    """Stop the daemon (and its model servers); False when none was running."""
+    """Stop the daemon and every model server process of its state folder.
+
+    False when no daemon was running. Model servers are stopped either way: a daemon
+    killed outright leaves its servers (and one it was still starting) behind, and after
+    `local down` no process of this state folder may remain.
+    """
     folder = _resolve(state_dir)
+    try:
+        stopped = _stop_daemon(folder, timeout_s)
+    finally:
+        ownership.sweep(folder)
+    return stopped
+
+
+def _stop_daemon(folder: Path, timeout_s: float) -> bool:
     try:
         data = json.loads((folder / INFO_FILE).read_text())
     except (OSError, ValueError):

@@ -177,7 +177,7 @@ class Emulator:
             keep.add(deployment.key)
             replicas = 0 if deployment.scale_to_zero else self.replicas_for(dm)
             self.servers.restore(deployment, replicas, saved.get(deployment.key, []))
-        self.servers.kill_orphans(keep)
+        self.servers.finish_restore(keep)
 
     def reset(self) -> None:
         """Forget everything: stop every server, clear resources, faults and the log."""

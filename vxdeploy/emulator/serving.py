@@ -4,6 +4,10 @@ The emulator core asks this module for "the servers of deployed model D on endpo
 how they run (process or container) is the runtime's business. Handles are saved in
 `servers.json` so an emulator that restarts adopts servers that are still alive instead
 of starting them again, and restarts the ones that died.
+
+Every server carries its owner (the state folder) and a launch id in its environment
+(`ownership`), so a server the previous daemon was still starting when it was killed is
+found and stopped too: nothing runs that the emulator does not know about.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vxdeploy.emulator import ownership
 from vxdeploy.emulator.names import ResourceName, project_number
 
 log = logging.getLogger("vxdeploy.emulator.serving")
@@ -99,6 +105,8 @@ class ModelServers:
         self._stop = threading.Event()
         self._check_interval_s = check_interval_s
         self._monitor: threading.Thread | None = None
+        self._launched: set[str] = set()  # launch ids this process started (see ownership)
+        self._pending_restores: list[tuple[Deployment, int]] = []
 
     # ---- runtime access (lazy so tests may inject a runtime) ---------------------------
     def _runtime_start(self, spec: Any) -> Any:
@@ -106,7 +114,16 @@ class ModelServers:
             from vxdeploy.emulator.runtime import start_model_server
 
             self._start = start_model_server
-        return self._start(spec)
+        launch = uuid.uuid4().hex
+        with self._lock:
+            self._launched.add(launch)
+        # Marked before the runtime launches anything: a daemon killed while the server is
+        # still starting leaves a process its successor can find and stop.
+        spec.env[ownership.OWNER_ENV] = ownership.owner_id(self.state_dir)
+        spec.env[ownership.LAUNCH_ENV] = launch
+        server: Any = self._start(spec)
+        server.launch = launch
+        return server
 
     def _runtime_adopt(self, info: dict[str, Any]) -> Any:
         if self._adopt is None:
@@ -253,6 +270,7 @@ class ModelServers:
                 server = self._runtime_adopt(info)
             except Exception:
                 continue
+            server.launch = info.get("launch", "")
             if server.alive():
                 adopted.append(server)
         with self._lock:
@@ -260,25 +278,50 @@ class ModelServers:
         for server in adopted[replicas:]:
             server.stop(grace_s=2)
         if len(deployment.servers) < replicas:
-            missing = replicas - len(deployment.servers)
             with self._lock:
                 deployment.starting = True
-
-            def run() -> None:
-                try:
-                    for _ in range(missing):
-                        server = self._runtime_start(deployment.specs[len(deployment.servers)])
-                        with self._lock:
-                            deployment.servers.append(server)
-                    self._save()
-                except Exception as error:
-                    deployment.error = str(error)
-                    log.warning("restarting %s failed: %s", deployment.key, error)
-                finally:
-                    deployment.starting = False
-
-            threading.Thread(target=run, name=f"restore-{deployment.key}", daemon=True).start()
+                self._pending_restores.append((deployment, replicas - len(deployment.servers)))
         self._save()
+
+    def finish_restore(self, keep: set[str]) -> None:
+        """End a restore: stop what no deployment owns, then start the missing servers.
+
+        Blocks until every missing server is healthy or has failed (each is bounded by its
+        ready timeout), so an emulator reports ready only with its deployed models serving.
+        Strays are stopped first: saved servers of deployments that are gone, and any
+        process marked with this state folder that is neither adopted nor ours (a server
+        the previous daemon was starting when it died).
+        """
+        self.kill_orphans(keep)
+        with self._lock:
+            known = {getattr(s, "launch", "") for d in self._deployments.values()
+                     for s in d.servers} | self._launched
+            pending, self._pending_restores = self._pending_restores, []
+        stray = ownership.sweep(self.state_dir, keep=known - {""})
+        if stray:
+            log.warning("stopped %d model server process(es) no deployment owns: pids %s",
+                        len(stray), stray)
+        threads = [threading.Thread(target=self._restart, args=(deployment, missing),
+                                    name=f"restore-{deployment.key}", daemon=True)
+                   for deployment, missing in pending]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _restart(self, deployment: Deployment, missing: int) -> None:
+        try:
+            for _ in range(missing):
+                server = self._runtime_start(deployment.specs[len(deployment.servers)])
+                with self._lock:
+                    deployment.servers.append(server)
+            deployment.error = ""
+            self._save()
+        except Exception as error:
+            deployment.error = str(error)
+            log.warning("restarting %s failed: %s", deployment.key, error)
+        finally:
+            deployment.starting = False
 
     def kill_orphans(self, keep: set[str]) -> None:
         """Stop saved servers whose deployment no longer exists (e.g. undeployed meanwhile)."""
@@ -332,7 +375,8 @@ class ModelServers:
 
     def _save(self) -> None:
         with self._lock:
-            data = {key: [s.info() for s in d.servers] for key, d in self._deployments.items()}
+            data = {key: [s.info() | {"launch": getattr(s, "launch", "")} for s in d.servers]
+                    for key, d in self._deployments.items()}
             tmp = self._path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
             tmp.write_text(json.dumps(data))
             os.replace(tmp, self._path)

@@ -23,10 +23,16 @@ def wait(operation: Any, what: str, deadline_s: float | None = None) -> Any:
     from google.api_core import exceptions as gexc
 
     from vxdeploy.vertex.errors import translate
+    from vxdeploy.waiting import waiting
 
     deadline = deadline_s if deadline_s is not None else DEFAULT_DEADLINES_S.get(what, 1800.0)
+    # ".../endpoints/E/operations/ID" -> "endpoints/E": what the operation works on.
+    parent = str(getattr(getattr(operation, "operation", None), "name", "") or "")
+    on = "/".join(parent.split("/operations/")[0].split("/")[-2:]) if parent else ""
     try:
-        return operation.result(timeout=deadline)
+        with waiting(f"{what}{f' ({on})' if on else ''}",
+                     f"the operation is running (deadline {deadline:.0f} s)"):
+            return operation.result(timeout=deadline)
     except (FutureTimeout, gexc.RetryError, TimeoutError) as exc:
         name = getattr(getattr(operation, "operation", None), "name", "?")
         raise OperationTimeoutError(

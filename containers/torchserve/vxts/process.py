@@ -140,7 +140,10 @@ class TorchServeProcess:
             TMPDIR=str(self.layout.tmp),
             TEMP=str(self.layout.tmp),
             PYTHONUNBUFFERED="1",
+            # Where a worker whose model fails to load writes its traceback (vxts_entry).
+            VXTS_LOAD_ERROR_FILE=str(self.load_error_file),
         )
+        self.load_error_file.unlink(missing_ok=True)
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             java_command(self.settings, self.layout),
@@ -153,6 +156,18 @@ class TorchServeProcess:
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )
+
+    @property
+    def load_error_file(self) -> Path:
+        return self.layout.tmp / "load-error.txt"
+
+    def load_error(self) -> str | None:
+        """The last line of a worker's load traceback (the exception), None if none failed."""
+        try:
+            lines = self.load_error_file.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return None
+        return lines[-1] if lines else None
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -184,6 +199,12 @@ class TorchServeProcess:
                 raise TorchServeStartError(f"TorchServe exited with status {code} during start")
             if "READY" in (await self.worker_status(management) or []):
                 return time.monotonic() - self.started_at
+            failure = self.load_error()
+            if failure is not None:
+                # TorchServe would retry the worker forever; a load that failed once fails
+                # again, so the start fails now, with the cause (traceback in the log).
+                raise TorchServeStartError(f"the model failed to load in a TorchServe worker: "
+                                           f"{failure} (traceback in the server log)")
             if time.monotonic() > deadline:
                 raise TorchServeStartError(
                     f"no TorchServe worker became READY within {self.settings.ready_timeout_s:g} s "

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
+import traceback
 from typing import Any
 
 from vxts.worker import VertexBatchHandler
@@ -19,7 +22,11 @@ def handle(data: Any, context: Any) -> Any:
     """TorchServe calls this with data=None once to initialise, then with each batch."""
     if _service.handler is None:
         props = context.system_properties
-        _service.initialize(props.get("model_dir"), props.get("gpu_id"))
+        try:
+            _service.initialize(props.get("model_dir"), props.get("gpu_id"))
+        except BaseException:
+            _report_load_failure(traceback.format_exc())
+            raise
     if data is None:
         return None
     bodies = [row.get("body") if row.get("body") is not None else row.get("data") for row in data]
@@ -39,3 +46,19 @@ def handle(data: Any, context: Any) -> Any:
         out.append(json.dumps(body, separators=(",", ":")).encode())
         context.set_response_content_type(idx, "application/json")
     return out
+
+
+LOAD_ERROR_ENV = "VXTS_LOAD_ERROR_FILE"
+
+
+def _report_load_failure(trace: str) -> None:
+    """Make a failed load visible: TorchServe logs a worker's stdout (where its own logging
+    goes) at INFO, which vxts keeps quiet, and says only "Worker died." So the traceback
+    goes to stderr (logged at WARN, into the server log) and to the file the front watches
+    to fail its start at once instead of waiting out its ready timeout."""
+    sys.stderr.write(f"vxts: the model failed to load in this worker:\n{trace}")
+    sys.stderr.flush()
+    path = os.environ.get(LOAD_ERROR_ENV)
+    if path:
+        with contextlib.suppress(OSError), open(path, "w") as handle:
+            handle.write(trace)

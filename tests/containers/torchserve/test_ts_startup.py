@@ -3,6 +3,7 @@ reason (like every vxserve server), a taken port says so. None of these reach th
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -57,5 +58,36 @@ def test_missing_artifacts_leave_health_503_with_the_reason(tmp_path: Path) -> N
         assert server.proc.poll() is None  # still up, so the reason stays visible
         predict = httpx.post(server.url + "/predict", json={"instances": [[1]]}, timeout=5)
         assert predict.status_code == 503
+    finally:
+        assert server.terminate(timeout_s=30) in (0, -15)
+
+
+def test_model_that_fails_to_load_fails_the_start_with_its_traceback(tmp_path: Path) -> None:
+    """The worker's load raises: TorchServe alone would retry it forever and log only
+    "Worker died."; health turns `failed` with the cause well before the ready timeout
+    (10 minutes here), and the log holds the worker's traceback."""
+    from ..serverproc import ensure_example_artifacts
+
+    good = ensure_example_artifacts() / "torchscript"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("vxserve.json", "index_to_name.json"):
+        (broken / name).write_bytes((good / name).read_bytes())
+    (broken / "model.pt").write_bytes((good / "model.pt").read_bytes()[:100_000])
+    server = start("torchserve", {"AIP_STORAGE_URI": str(broken),
+                                  "VXSERVE_TS_READY_TIMEOUT_S": "600"}, tmp_path / "server.log")
+    try:
+        deadline = time.monotonic() + 120
+        body: dict = {}
+        while time.monotonic() < deadline and body.get("status") != "failed":
+            assert server.proc.poll() is None, server.log()
+            with contextlib.suppress(httpx.TransportError):
+                body = httpx.get(server.url + "/health", timeout=2).json()
+            time.sleep(0.2)
+        assert body.get("status") == "failed", server.log()
+        assert "failed to load in a TorchServe worker" in body["error"]
+        assert "PytorchStreamReader" in body["error"]  # the exception itself, not "died"
+        log = server.log_path.read_text(errors="replace")
+        assert "Traceback (most recent call last)" in log and "torch.jit.load" in log
     finally:
         assert server.terminate(timeout_s=30) in (0, -15)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import time
 from collections.abc import Callable
@@ -17,16 +18,39 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def health_status(host: str, port: int, route: str, timeout_s: float = 2.0) -> int | None:
     """HTTP status of GET route, or None when nothing answers."""
+    return health_answer(host, port, route, timeout_s)[0]
+
+
+def health_answer(host: str, port: int, route: str,
+                  timeout_s: float = 2.0) -> tuple[int | None, bytes]:
+    """(HTTP status, body) of GET route; (None, b"") when nothing answers."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout_s)
     try:
         conn.request("GET", route)
         response = conn.getresponse()
-        response.read()
-        return response.status
+        return response.status, response.read(_MAX_HEALTH_BODY)
     except (OSError, http.client.HTTPException):
-        return None
+        return None, b""
     finally:
         conn.close()
+
+
+_MAX_HEALTH_BODY = 64 * 1024
+
+
+def failed_load(body: bytes) -> str | None:
+    """The reason when a health body says the model failed to load for good, else None.
+
+    The bundled servers stay up after a failed load and answer health 503 with
+    `{"status": "failed", "error": ...}`; waiting longer cannot make them ready.
+    """
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("status") != "failed":
+        return None
+    return str(document.get("error") or "no reason given")
 
 
 def wait_healthy(
@@ -41,7 +65,8 @@ def wait_healthy(
     """Poll the health route until it answers 200, the server exits, or time runs out.
 
     `exited()` returns why the server is gone (or None while it runs), so a crash is
-    reported at once instead of after the whole ready timeout.
+    reported at once instead of after the whole ready timeout; so is a health answer that
+    says the load failed for good (`failed_load`).
     Returns (healthy, reason-when-not).
     """
     deadline = time.monotonic() + deadline_s
@@ -50,9 +75,12 @@ def wait_healthy(
         gone = exited()
         if gone is not None:
             return False, gone
-        status = health_status(host, port, route)
+        status, body = health_answer(host, port, route)
         if status == 200:
             return True, ""
+        failure = failed_load(body) if status is not None else None
+        if failure is not None:
+            return False, f"the server reports that the model failed to load: {failure}"
         if status is not None:
             last = f"last answer HTTP {status}"
         if time.monotonic() >= deadline:

@@ -1,0 +1,40 @@
+"""Ctrl-C: exit 130, and for the commands that resume, say how."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import PROFILES
+
+
+def test_ctrl_c_during_rollout_run_says_how_to_resume(tmp_path: Path):
+    from vxdeploy.emulator import control
+
+    state = tmp_path / "state"
+    env = dict(os.environ, VXDEPLOY_EMULATOR_STATE_DIR=str(state))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "vxdeploy", "rollout", "run", "-p", "local", "--profiles-dir",
+         str(PROFILES)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        assert run.stderr is not None
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "waiting: starting the local emulator" not in seen:  # the run is under way
+            assert time.monotonic() < deadline and run.poll() is None, seen
+            seen += run.stderr.readline()
+        run.send_signal(signal.SIGINT)
+        err = seen + run.communicate(timeout=60)[1]
+    finally:
+        if run.poll() is None:
+            run.kill()
+        control.stop(state)
+    assert run.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted" in err
+    (hint,) = [line for line in err.splitlines() if line.startswith("hint:")]
+    assert "rollout run -p local`" in hint and "resumes the rollout from its current step" in hint
