@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from vxdeploy.emulator.ownership import LAUNCH_ENV, OWNER_ENV
 from vxdeploy.emulator.runtime.errors import DockerEngineUnavailableError, ModelServerStartError
 from vxdeploy.emulator.runtime.expansion import expand_all
 from vxdeploy.emulator.runtime.logs import tail
@@ -102,13 +103,18 @@ def _artifact_mounts(env: dict[str, str]) -> dict[str, dict[str, str]]:
     return {path: {"bind": path, "mode": "ro"}}
 
 
+PROCESS_MARKERS = frozenset({OWNER_ENV, LAUNCH_ENV})
+
+
 def container_environment(spec: ModelServerSpec, port: int) -> dict[str, str]:
     """Exactly what Vertex gives the container: the AIP_* variables and the Model's env.
 
     Plus STORAGE_EMULATOR_HOST where the local Cloud Storage runs, so gs:// artifacts
     resolve with no credentials. Nothing of the emulator's own environment.
     """
-    env = dict(spec.env)
+    # The process-tree markers (ownership.py) find host processes; a container is found by
+    # its labels, and its environment stays exactly Vertex's.
+    env = {key: value for key, value in spec.env.items() if key not in PROCESS_MARKERS}
     env.setdefault("AIP_HEALTH_ROUTE", spec.health_route)
     env.setdefault("AIP_PREDICT_ROUTE", spec.predict_route)
     env["AIP_HTTP_PORT"] = str(port)
