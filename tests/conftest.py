@@ -9,15 +9,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILES = REPO / "profiles"
+TEST_SERVERS = REPO / "tests" / "emulator" / "servers"
+SERVERS_PATH_ENV = "VXDEPLOY_EMULATOR_SERVERS_PATH"  # vxdeploy.emulator.runtime.manifest
 
 
 @pytest.fixture(autouse=True)
 def _clean_vxdeploy_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("VXDEPLOY_") and not key.startswith("VXDEPLOY_TEST_") and \
-                key not in ("VXDEPLOY_HOME", "VXDEPLOY_EMULATOR_STATE_DIR"):
+                key not in ("VXDEPLOY_HOME", "VXDEPLOY_EMULATOR_STATE_DIR", SERVERS_PATH_ENV):
             monkeypatch.delenv(key, raising=False)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_servers() -> None:
+    """Let an emulator run the test echo server (label vxdeploy-container=echo) as a process.
+
+    Session-wide and kept by `_clean_vxdeploy_env`: module-scoped emulators in CLI and rollout
+    tests deploy echo models before any function-scoped fixture runs.
+    """
+    os.environ[SERVERS_PATH_ENV] = str(TEST_SERVERS)
 
 
 @pytest.fixture

@@ -48,14 +48,6 @@ def make_clients(rest_url: str, version: str = "v1") -> Clients:
     )
 
 
-@pytest.fixture(autouse=True)
-def _test_servers(_clean_vxdeploy_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the emulator run the echo server (label vxdeploy-container=echo) as a process."""
-    from vxdeploy.emulator.runtime.manifest import SERVERS_PATH_ENV
-
-    monkeypatch.setenv(SERVERS_PATH_ENV, str(SERVERS))
-
-
 @pytest.fixture
 def emulator(tmp_path: Path):
     from vxdeploy.emulator.server import EmulatorServer
