@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vxdeploy.emulator import ownership
+from vxdeploy.emulator.private_files import private_dir
 from vxdeploy.errors import EngineUnavailableError
 from vxdeploy.paths import state_home
 
@@ -85,7 +86,7 @@ def read_info(state_dir: Path | None = None) -> EmulatorInfo | None:
 
 @contextmanager
 def _locked(folder: Path, timeout_s: float):
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     with open(folder / LOCK_FILE, "a+") as handle:
         deadline = time.monotonic() + timeout_s
         while True:

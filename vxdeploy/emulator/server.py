@@ -23,6 +23,7 @@ from vxdeploy.emulator.codec import convert, decode_request, encode, version_typ
 from vxdeploy.emulator.core import Emulator
 from vxdeploy.emulator.errors import ApiError
 from vxdeploy.emulator.http_guard import refusal
+from vxdeploy.emulator.private_files import private_dir, write_private
 from vxdeploy.emulator.routes import RouteTable
 
 log = logging.getLogger("vxdeploy.emulator.http")
@@ -80,7 +81,7 @@ class EmulatorServer:
             raise ValueError(f"the emulator binds to loopback only; got host {host!r}, "
                              f"allowed: {', '.join(LOOPBACK)}")
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self._host, self._port = host, port
         self._monitoring_wanted = monitoring
         self._write_info = write_info
@@ -156,10 +157,7 @@ class EmulatorServer:
                 "started_at": self.started_at}
 
     def _write_info_file(self) -> None:
-        path = self.state_dir / INFO_FILE
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.info()))
-        os.replace(tmp, path)
+        write_private(self.state_dir / INFO_FILE, json.dumps(self.info()))
 
     # ---- requests --------------------------------------------------------------------
     def dispatch(self, handler: _Handler) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from typing import Any
 
 from vxdeploy.emulator import ownership
 from vxdeploy.emulator.names import ResourceName, project_number
+from vxdeploy.emulator.private_files import private_dir, write_private
 
 log = logging.getLogger("vxdeploy.emulator.serving")
 
@@ -96,7 +96,7 @@ class ModelServers:
                  check_interval_s: float = 1.0):
         self.state_dir = Path(state_dir)
         self.logs_dir = self.state_dir / "logs"
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.logs_dir)
         self._path = self.state_dir / "servers.json"
         self._start = start
         self._adopt = adopt
@@ -377,6 +377,4 @@ class ModelServers:
         with self._lock:
             data = {key: [s.info() | {"launch": getattr(s, "launch", "")} for s in d.servers]
                     for key, d in self._deployments.items()}
-            tmp = self._path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, self._path)
+            write_private(self._path, json.dumps(data))

@@ -26,6 +26,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from vxdeploy.emulator.private_files import open_private_log, write_private
 from vxdeploy.errors import EngineUnavailableError
 
 HOST = "127.0.0.1"
@@ -117,7 +118,7 @@ class StorageEmulator:
                    "-external-url", self.url, "-public-host", f"{HOST}:{self.port}",
                    "-log-level", "warn"]
         log_path = self.state_dir / LOG_FILE
-        with open(log_path, "ab") as log:
+        with os.fdopen(open_private_log(log_path), "ab") as log:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
@@ -139,9 +140,7 @@ class StorageEmulator:
 
     def _write_info(self) -> None:
         path = self.state_dir / INFO_FILE
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"url": self.url, "port": self.port, "pid": self.pid}))
-        os.replace(tmp, path)
+        write_private(path, json.dumps({"url": self.url, "port": self.port, "pid": self.pid}))
 
     def stop(self, grace_s: float = 5.0) -> None:
         """Stop the server (its objects stay in the state dir). Idempotent."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -18,6 +17,8 @@ from typing import Any
 
 from google.cloud.aiplatform_v1beta1 import types as t
 from google.protobuf import json_format
+
+from vxdeploy.emulator.private_files import private_dir, write_private
 
 SCHEMA = 1
 MAX_OPERATIONS = 2000  # older finished operations are dropped beyond this
@@ -59,7 +60,7 @@ class StateStore:
 
     def __init__(self, state_dir: Path):
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         self.path = self.state_dir / "state.json"
         self.lock = threading.RLock()
         self.models: dict[str, ModelRecord] = {}  # by name without version
@@ -112,9 +113,7 @@ class StateStore:
                 "operations": self.operations,
                 "artifacts": self.artifacts,
             }
-            tmp = self.path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps(data, separators=(",", ":")))
-            os.replace(tmp, self.path)
+            write_private(self.path, json.dumps(data, separators=(",", ":")))
 
     def _trim_operations(self) -> None:
         if len(self.operations) <= MAX_OPERATIONS:

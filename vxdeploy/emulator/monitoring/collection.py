@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from vxdeploy.emulator.private_files import write_private
+
 T = TypeVar("T")
 
 
@@ -38,10 +40,7 @@ class Collection(Generic[T]):
 
     def _save(self) -> None:
         data = {name: self._type.to_json(item) for name, item in self._items.items()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        tmp.replace(self.path)
+        write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def get(self, name: str) -> T | None:
         with self._lock:

@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from vxdeploy.emulator.private_files import open_private_log, private_dir, write_private
+
 DELAY_ENV = "VXDEPLOY_METRICS_DELAY_S"
 RETENTION_S = 7 * 24 * 3600  # older records are dropped when the store is loaded
 MAX_RECORDS = 1_000_000  # beyond this the oldest are dropped: bounded memory and load time
@@ -61,7 +63,7 @@ class MetricsStore:
 
     def __init__(self, state_dir: Path, *, ingestion_delay_s: float | None = None):
         self.path = Path(state_dir) / "monitoring" / FILE_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self._lock = threading.Lock()
         self._records: list[PredictionRecord] = []
         self._delay = 0.0
@@ -105,10 +107,7 @@ class MetricsStore:
             self._rewrite()
 
     def _rewrite(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(_line(r) for r in self._records)
-        tmp.replace(self.path)
+        write_private(self.path, "".join(_line(r) for r in self._records))
 
     def record(
         self,
@@ -144,7 +143,7 @@ class MetricsStore:
             self._records.append(entry)
             # Opened per write: no handle for the emulator to close, and the line is in the
             # OS's hands at once, so a killed emulator loses nothing recorded.
-            with open(self.path, "a", encoding="utf-8") as handle:
+            with os.fdopen(open_private_log(self.path), "a", encoding="utf-8") as handle:
                 handle.write(line)
             if len(self._records) > MAX_RECORDS * 1.1:
                 del self._records[: len(self._records) - MAX_RECORDS]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vxdeploy.emulator.ownership import LAUNCH_ENV, OWNER_ENV
+from vxdeploy.emulator.private_files import private_dir
 from vxdeploy.emulator.runtime.errors import DockerEngineUnavailableError, ModelServerStartError
 from vxdeploy.emulator.runtime.expansion import expand_all
 from vxdeploy.emulator.runtime.logs import tail
@@ -221,7 +222,7 @@ def start_docker_server(spec: ModelServerSpec) -> DockerServer:
     mounts = _artifact_mounts(env)
     if mounts:
         options["volumes"] = mounts
-    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(spec.log_path.parent)
     _ensure_image(client, spec)
     try:
         container = client.containers.run(

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vxdeploy.emulator.private_files import open_private_log
 from vxdeploy.emulator.runtime.errors import ModelServerStartError
 from vxdeploy.emulator.runtime.logs import tail
 from vxdeploy.emulator.runtime.manifest import load_manifest
@@ -188,8 +189,7 @@ def _environment(spec: ModelServerSpec, folder: Path, common: Path, port: int) -
 
 def _launch(spec: ModelServerSpec, command: list[str], folder: Path,
             env: dict[str, str]) -> subprocess.Popen[bytes]:
-    spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(spec.log_path, "ab") as log:
+    with os.fdopen(open_private_log(spec.log_path), "ab") as log:
         try:
             return subprocess.Popen(
                 command,
