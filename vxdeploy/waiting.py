@@ -25,8 +25,15 @@ from typing import Any, TextIO
 
 @dataclass
 class _Config:
-    interactive: bool
-    stream: TextIO
+    json_output: bool
+    stream: TextIO | None  # None: whatever sys.stderr is when a wait starts
+
+    def resolve(self) -> tuple[bool, TextIO]:
+        """(interactive, stream), read at each wait: tests and embedders swap sys.stderr,
+        and a stream captured once may be closed by the time a later wait writes to it."""
+        out = self.stream if self.stream is not None else sys.stderr
+        interactive = not self.json_output and bool(getattr(out, "isatty", lambda: False)())
+        return interactive, out
 
 
 _config: _Config | None = None
@@ -35,9 +42,7 @@ _config: _Config | None = None
 def configure(*, json_output: bool, stream: TextIO | None = None) -> None:
     """Turn the waiting UI on for this process (the CLI does, once, at start)."""
     global _config
-    out = stream if stream is not None else sys.stderr
-    interactive = not json_output and bool(getattr(out, "isatty", lambda: False)())
-    _config = _Config(interactive=interactive, stream=out)
+    _config = _Config(json_output=json_output, stream=stream)
 
 
 def disable() -> None:
@@ -60,8 +65,9 @@ def waiting(what: str, why: str = "") -> Iterator[Callable[[str], None]]:
     if config is None:
         yield lambda _state: None
         return
-    if config.interactive:
-        with _spinner(what, why, config.stream) as redraw:
+    interactive, stream = config.resolve()
+    if interactive:
+        with _spinner(what, why, stream) as redraw:
             yield redraw
         return
     started = time.monotonic()
@@ -70,14 +76,14 @@ def waiting(what: str, why: str = "") -> Iterator[Callable[[str], None]]:
     pending = ""
 
     def state_line(state: str) -> None:
-        _line(config.stream, f"  {what}: {state} ({_elapsed(time.monotonic() - started)})")
+        _line(stream, f"  {what}: {state} ({_elapsed(time.monotonic() - started)})")
 
     def show_start() -> None:
         nonlocal shown
         with lock:
             if not shown:
                 shown = True
-                _line(config.stream, f"waiting: {what}{f': {why}' if why else ''}")
+                _line(stream, f"waiting: {what}{f': {why}' if why else ''}")
                 if pending:
                     state_line(pending)
 
@@ -103,7 +109,7 @@ def waiting(what: str, why: str = "") -> Iterator[Callable[[str], None]]:
         with lock:
             if shown:
                 outcome = "done" if ok else "stopped"
-                _line(config.stream,
+                _line(stream,
                       f"{outcome}: {what} after {_elapsed(time.monotonic() - started)}")
             shown = True  # a late timer must not print a start line after the end
 
