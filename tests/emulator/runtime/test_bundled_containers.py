@@ -68,10 +68,10 @@ def _tree(root: int) -> dict[int, str]:
 
 @pytest.mark.parametrize(("container", "tree"), [("flask", "python"), ("torchserve", "java")])
 def test_bundled_server_serves_the_example_model(tmp_path: Path, container: str, tree: str) -> None:
-    if not (containers_dir() / container / "container.toml").is_file():
-        pytest.skip(f"containers/{container}/container.toml is not there")
-    if not (ARTIFACTS / "model.pt").is_file():
-        pytest.skip(f"no example model at {ARTIFACTS}: run `make example`")
+    assert (containers_dir() / container / "container.toml").is_file(), \
+        f"containers/{container}/container.toml is missing"
+    assert (ARTIFACTS / "model.pt").is_file(), \
+        f"no example model at {ARTIFACTS}: run `make example`"
     spec = ModelServerSpec(
         key=f"1001/{container}",
         container=container,
