@@ -22,7 +22,14 @@ from .artifacts import fetch_artifacts, read_manifest
 from .batching import Batcher, Work, as_serve_error, run_group
 from .config import ServeConfig
 from .device import is_out_of_memory, release_cached_memory
-from .errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, ServeError, Unavailable
+from .errors import (
+    NESTED_TOO_DEEPLY,
+    DeadlineExceeded,
+    InvalidInput,
+    PayloadTooLarge,
+    ServeError,
+    Unavailable,
+)
 from .handler import BaseHandler, ModelContext, group_by_key, load_handler
 from .metrics import ServeMetrics
 
@@ -254,6 +261,8 @@ class PredictionService:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidInput(NESTED_TOO_DEEPLY) from None
         if not isinstance(payload, dict):
             raise InvalidInput(
                 'request body must be a JSON object like {"instances": [...]}, '
