@@ -20,7 +20,7 @@ from typing import Any
 
 from .artifacts import fetch_artifacts, read_manifest
 from .batching import Batcher, Work, as_serve_error, run_group
-from .config import ServeConfig
+from .config import ServeConfig, model_workers
 from .device import is_out_of_memory, release_cached_memory
 from .errors import (
     NESTED_TOO_DEEPLY,
@@ -81,10 +81,11 @@ class PredictionService:
                 self.state = READY
         self.metrics.ready.set(1)
         log.info(
-            "model ready in %.2fs (batching %s: %s)",
+            "model ready in %.2fs (batching %s: %s; %d model worker(s))",
             time.monotonic() - started,
             "on" if self.batching else "off",
             self.batching_reason,
+            self.batcher.workers if self.batcher is not None else 1,
         )
 
     def load_in_background(self) -> threading.Thread:
@@ -112,6 +113,7 @@ class PredictionService:
                 max_batch_size=self.config.batch_size,
                 max_delay_s=self.config.batch_delay_ms / 1000.0,
                 max_queue=self.config.max_queue,
+                workers=model_workers(self.config, getattr(device, "type", "cpu")),
                 on_batch=self.metrics.batch_size.observe,
                 on_queue_depth=self.metrics.queue_depth.set,
             )
