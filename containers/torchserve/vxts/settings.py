@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from vxserve.config import ServeConfig, env_int
+from vxserve.config import ServeConfig, env_int, model_workers
 from vxserve.errors import ConfigError
 
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -53,7 +53,7 @@ class TorchServeSettings:
                 f"VXSERVE_TS_MODEL_NAME={name!r} must be 1-64 letters, digits, '_', '-' or '.', "
                 "starting with a letter or digit"
             )
-        workers = env_int(env, "VXSERVE_TS_WORKERS", 1, minimum=1)
+        workers = env_int(env, "VXSERVE_TS_WORKERS", 0, minimum=1) or _auto_workers(serve)
         work_dir = env.get("VXSERVE_TS_WORK_DIR", "").strip()
         java = env.get("VXSERVE_TS_JAVA", "").strip() or _default_java(env)
         ready = env.get("VXSERVE_TS_READY_TIMEOUT_S", "").strip()
@@ -77,3 +77,17 @@ def _default_java(env: Mapping[str, str]) -> str:
     if home:
         return str(Path(home) / "bin" / "java")
     return shutil.which("java") or "java"
+
+
+def _auto_workers(serve: ServeConfig) -> int:
+    """TorchServe workers when VXSERVE_TS_WORKERS is not set: vxserve's model workers.
+
+    One worker (one forward pass at a time) left a core idle under load on CPU; as many
+    as the cores hold at VXSERVE_TORCH_THREADS each (one with torch's default threads, or
+    on a GPU). Each worker is a process with its own copy of the model: see RSS in
+    docs/containers.md.
+    """
+    on_gpu = serve.device.startswith("cuda") or (
+        serve.device == "auto" and Path("/dev/nvidiactl").exists()
+    )
+    return model_workers(serve, "cuda" if on_gpu else "cpu")
