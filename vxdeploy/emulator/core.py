@@ -98,6 +98,10 @@ class Emulator:
         runtime = model.labels.get(RUNTIME_LABEL, "process")
         if runtime not in RUNTIMES:
             runtime = "process"
+        if runtime == "process":
+            # Downloads, ONNX exports and engines go in the state directory (removed with
+            # it), not the system temp dir; a container keeps them in its own /tmp.
+            env.setdefault("VXSERVE_CACHE_DIR", str(self.servers.state_dir / "cache"))
         port = container_spec.ports[0].container_port if container_spec.ports else 8080
         command = None
         if container == "custom" and container_spec.command:
