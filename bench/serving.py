@@ -343,6 +343,43 @@ def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
     return rows
 
 
+def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
+            threads: int) -> list[dict]:
+    """py-spy each Python server under wrk (c=32, 1 instance) and split its CPU by stage."""
+    from profile_stages import STAGES, stages
+
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        print("profile skipped: py-spy is not installed (pip install py-spy)", flush=True)
+        return []
+    rows = []
+    bodies = bodies_file(1, folder)
+    for name, server in servers.items():
+        if name.startswith("ts-"):
+            continue  # stock TorchServe: its JVM is not Python; nothing to compare stage by stage
+        raw = folder / f"profile-{name}-t{threads}.txt"
+        recorder = subprocess.Popen(
+            [str(spy), "record", "--pid", str(server.proc.pid), "--subprocesses",
+             "--nonblocking", "--rate", "200", "--format", "raw", "--output", str(raw),
+             "--duration", str(args.duration + 1)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        run = run_wrk(server, bodies, 32, args.duration)
+        recorder.wait(60)
+        if not raw.exists():
+            print(f"profile of {name} failed (py-spy needs ptrace permission)", flush=True)
+            continue
+        shares = stages(raw, REPO)
+        cpu = run["cpu_s"] * 1000 / max(1, run["ok"])
+        row = {"server": name, "torch_threads": threads, "cpu_ms_per_request": cpu,
+               "stages_ms": {k: shares[k] * cpu for k in STAGES}}
+        rows.append(row)
+        print(f"  profile t={threads} {name:<11} {cpu:5.2f} ms/req: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in row["stages_ms"].items()), flush=True)
+    return rows
+
+
 def _range(values: list[float], fmt: str) -> str:
     lo, hi = min(values), max(values)
     return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}-{hi:{fmt}}"
@@ -380,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--torch-threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--servers", nargs="+", default=ALL, choices=ALL)
+    parser.add_argument("--profile", action="store_true",
+                        help="also py-spy each Python server and print CPU per stage")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the bundled containers")
     args = parser.parse_args(argv)
@@ -395,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.python_version()}; model examples/tutorial, {SEQ_LEN}-token instances; "
           f"{args.rounds} interleaved rounds of {args.duration:g}s per load", flush=True)
     rows: list[dict] = []
+    profiles: list[dict] = []
+    sys.path.insert(0, str(REPO / "bench"))
     for threads in args.torch_threads:
         servers: dict[str, Server] = {}
         try:
@@ -412,11 +453,23 @@ def main(argv: list[str] | None = None) -> int:
                 run_wrk(s, bodies_file(1, log_dir), 8, 1.0)  # warm-up
                 s.rss_warm = _group_stats(s.proc.pid)[1]
             rows += measure(servers, args, log_dir, threads)
+            if args.profile:
+                profiles += profile(servers, args, log_dir, threads)
         finally:
             for s in servers.values():
                 s.stop()
     report(rows)
-    (OUT / "serving.json").write_text(json.dumps({"rows": rows}, indent=1))
+    if profiles:
+        from profile_stages import STAGES
+
+        print(f"\nCPU ms per request by stage (py-spy, c=32, 1 instance; "
+              f"see bench/profile_stages.py)\n{'server':<11} {'thr':>3} {'total':>6} "
+              + " ".join(f"{k:>13}" for k in STAGES))
+        for p in profiles:
+            print(f"{p['server']:<11} {p['torch_threads']:>3} {p['cpu_ms_per_request']:>6.2f} "
+                  + " ".join(f"{p['stages_ms'][k]:>13.2f}" for k in STAGES))
+    (OUT / "serving.json").write_text(json.dumps({"rows": rows, "profiles": profiles},
+                                                 indent=1))
     print("\nRanges are min-max over interleaved rounds (ratios paired round by round)."
           "\ncpu ms/req and RSS count each server's process group (front, JVM and workers"
           "\nfor TorchServe). Absolute numbers depend on what else runs; compare ratios.")
