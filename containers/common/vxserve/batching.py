@@ -242,6 +242,7 @@ class Batcher:
                 )
             if arrived:
                 self._arriving -= 1
+                self._cond.notify_all()  # a worker waiting for this request stops waiting
             if (
                 arrived
                 and self._running < self.workers
@@ -274,9 +275,24 @@ class Batcher:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _take(self, batch: list[Work], size: int) -> int:
+    def _limit(self, first: int, size: int) -> int:
+        """Most instances this batch may hold (called with the lock held).
+
+        With other workers idle, only a fair share of what is queued, so they run the
+        rest side by side instead of watching one worker run it all (a request of 8
+        instances alone on 2 workers runs as two passes of 4 at once); with every worker
+        busy, the whole batch size.
+        """
+        idle = self.workers - self._running
+        if idle <= 0:
+            return self.max_batch_size
+        share = -(-(size + self._queued) // (idle + 1))
+        return min(self.max_batch_size, max(first, share))
+
+    def _take(self, batch: list[Work], size: int, limit: int | None = None) -> int:
         # Called with the lock held: move queued work into the batch while it fits.
-        while self._queue and size + len(self._queue[0].items) <= self.max_batch_size:
+        limit = self.max_batch_size if limit is None else limit
+        while self._queue and size + len(self._queue[0].items) <= limit:
             work = self._queue.popleft()
             self._queued -= len(work.items)
             batch.append(work)
@@ -294,7 +310,7 @@ class Batcher:
             self._queued -= len(first.items)
             batch, size = [first], len(first.items)
             deadline = time.monotonic() + self.max_delay_s
-            size = self._take(batch, size)
+            size = self._take(batch, size, self._limit(size, size))
             while size < self.max_batch_size and not self._stopping:
                 if self._arriving <= 0:
                     break
@@ -302,9 +318,10 @@ class Batcher:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-                if self._queue and size + len(self._queue[0].items) > self.max_batch_size:
+                limit = self._limit(len(first.items), size)
+                if self._queue and size + len(self._queue[0].items) > limit:
                     break  # the next request would overflow: run now, it leads the next batch
-                size = self._take(batch, size)
+                size = self._take(batch, size, limit)
             self._on_queue_depth(self._queued)
             return batch
 

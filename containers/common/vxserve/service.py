@@ -336,8 +336,11 @@ class PredictionService:
                 f"{len(instances)} instances became {len(items)} inputs in preprocess"
             )
         groups = group_by_key(handler, items)
+        parts = self.batcher.workers if self.batcher is not None else 1
         works = [
-            (indices, Work(key, [items[i] for i in indices])) for key, indices in groups.items()
+            (chunk, Work(key, [items[i] for i in chunk]))
+            for key, indices in groups.items()
+            for chunk in _chunks(indices, parts)
         ]
         if self.batcher is not None:
             futures = []
@@ -367,6 +370,17 @@ class PredictionService:
             for i, p in zip(indices, results, strict=True):
                 predictions[i] = p
         return predictions
+
+
+def _chunks(indices: list[int], parts: int) -> list[list[int]]:
+    """`indices` cut into up to `parts` runs of near-equal length.
+
+    A request's instances are queued as one work per model worker: idle workers run them
+    side by side, busy ones batch them back together (see Batcher._limit).
+    """
+    parts = max(1, min(parts, len(indices)))
+    size = -(-len(indices) // parts)
+    return [indices[i : i + size] for i in range(0, len(indices), size)]
 
 
 def _best_times(

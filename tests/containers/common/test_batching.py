@@ -214,3 +214,40 @@ def test_an_inline_pass_takes_a_worker_slot() -> None:
     finally:
         handler.gate.set()
         batcher.stop()
+
+
+def test_idle_workers_share_queued_work_instead_of_one_taking_it_all() -> None:
+    """A request of 8 instances on 2 idle workers ran as one pass of 8 on one core."""
+    handler = GateHandler()
+    sizes: list[int] = []
+    inference = handler.inference
+
+    def recording(batch: Any) -> Any:
+        sizes.append(batch.shape[0])
+        return inference(batch)
+
+    handler.inference = recording  # type: ignore[method-assign]
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.05, workers=2)
+    batcher.start()
+    try:
+        # As the service queues one request's instances: a part per worker, the last inline
+        # when a worker's slot is free.
+        futures: list[Any] = []
+
+        def request() -> None:
+            batcher.announce()
+            futures.append(batcher.submit(("k",), _items(*range(4))))
+            futures.append(batcher.submit(("k",), _items(*range(4, 8)), arrived=True))
+
+        caller = threading.Thread(target=request)
+        caller.start()
+        _wait_for(lambda: handler.running == 2)
+        handler.gate.set()
+        caller.join(10)
+        first, second = futures
+        assert first.result(timeout=10).flatten().tolist() == [10.0 * i for i in range(4)]
+        assert second.result(timeout=10).flatten().tolist() == [10.0 * i for i in range(4, 8)]
+    finally:
+        handler.gate.set()
+        batcher.stop()
+    assert sorted(sizes) == [4, 4]

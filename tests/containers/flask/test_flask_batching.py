@@ -127,6 +127,7 @@ def custom_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[srv.Flas
         VXSERVE_BATCH_SIZE="8",
         VXSERVE_BATCH_DELAY_MS="30",
         VXSERVE_MAX_QUEUE="8",
+        VXSERVE_MODEL_WORKERS="1",  # one forward pass at a time: the slow one fills the queue
     )
     try:
         running.wait_ready()
