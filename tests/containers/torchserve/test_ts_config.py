@@ -112,3 +112,11 @@ def test_workers_default_to_vxserve_model_workers_on_cpu(monkeypatch) -> None:
     assert TorchServeSettings.from_env({**cpu, "VXSERVE_TS_WORKERS": "3"}).workers == 3
     gpu = {"VXSERVE_DEVICE": "cuda", "VXSERVE_TORCH_THREADS": "1"}
     assert TorchServeSettings.from_env(gpu).workers == 1
+
+
+def test_batch_delay_defaults_to_1_ms_and_follows_the_setting() -> None:
+    """TorchServe waits the whole delay after a lone request: 5 ms halved c=1 throughput."""
+    assert TorchServeSettings.from_env({}).max_batch_delay_ms == 1
+    assert TorchServeSettings.from_env({"VXSERVE_BATCH_DELAY_MS": "7"}).max_batch_delay_ms == 7
+    off = {"VXSERVE_BATCHING": "off", "VXSERVE_BATCH_DELAY_MS": "7"}
+    assert TorchServeSettings.from_env(off).max_batch_delay_ms == 0
