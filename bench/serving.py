@@ -422,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the bundled containers")
     args = parser.parse_args(argv)
+    # SIGTERM (timeout, kill) must still stop the servers: run the `finally` below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("wrk") is None:
         print("bench/serving.py needs wrk (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
         return 2
