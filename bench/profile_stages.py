@@ -12,8 +12,12 @@ sorts every sample into one stage by its innermost frame that says what it does:
   http           gunicorn, werkzeug, Flask, uvicorn, Starlette, asyncio, sockets
   other          everything else (metrics, logging, the interpreter's own)
 
-Each stage's share of the samples times the CPU the server used per request in the same
-run gives CPU milliseconds per request per stage, so a regression shows which one grew.
+Threads blocked in a wait (idle pool threads, a request waiting for its batch's result:
+"batching wait", printed as a share of thread samples, not CPU) are left out of the
+stages. Each stage's share of the remaining samples times the CPU the server used per
+request in the same run gives CPU milliseconds per request per stage, so a regression
+shows which one grew. TorchServe's JVM is not Python: its CPU is counted in the total but
+spread over the Python stages.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ _BY_FUNC = {
     "encode": "serialisation", "postprocess": "serialisation", "_to_python": "serialisation",
     "preprocess": "tensor build", "_to_tensor": "tensor build", "_check_values": "tensor build",
     "_check_shape": "tensor build", "_has_bool": "tensor build", "_default_cast": "tensor build",
-    "collate": "tensor build",
+    "collate": "tensor build", "inference": "forward",
 }
 _BY_LINE = [
     ("torch.tensor", "tensor build"), ("as_tensor", "tensor build"),
@@ -43,13 +47,35 @@ _BY_LINE = [
 
 
 def _frame(text: str) -> tuple[str, str, int]:
-    """'func (path:line)' -> (func, path, line)."""
+    """'Class.func (path:line)' -> (func, path, line); py-spy prints qualified names."""
     func, _, rest = text.partition(" (")
     path, _, line = rest.rstrip(")").rpartition(":")
-    return func, path, int(line) if line.isdigit() else 0
+    return func.rsplit(".", 1)[-1], path, int(line) if line.isdigit() else 0
+
+
+def _source(path: str, line: int, repo: Path) -> str:
+    """The source line, for our files whose path py-spy prints relative to sys.path."""
+    roots = [Path("/"), repo / "containers" / "common", repo / "bench" / "tutorial",
+             *(repo / "containers" / name for name in ("flask", "torchserve", "tensorrt"))]
+    for root in roots:
+        candidate = root / path
+        if candidate.is_file() and str(candidate.resolve()).startswith(str(repo)):
+            return linecache.getline(str(candidate), line)
+    return ""
+
+
+_WAITS = {"_wait": "batching wait", "wait": "idle", "_worker": "idle", "select": "idle",
+          "poll": "idle", "accept": "idle", "_run_once": "idle"}
 
 
 def classify(stack: list[str], repo: Path) -> str:
+    if stack:
+        # py-spy counts a thread blocked in a timed lock wait as active: sort those out.
+        func, path, _ = _frame(stack[-1])
+        if func in _WAITS and ("threading.py" in path or "batching.py" in path
+                               or "futures/thread.py" in path or "selectors.py" in path
+                               or "asyncio" in path):
+            return _WAITS[func]
     for text in reversed(stack):  # innermost first
         func, path, line = _frame(text)
         if "torch/nn/" in path or func == "forward" or "onnxruntime" in path:
@@ -58,8 +84,8 @@ def classify(stack: list[str], repo: Path) -> str:
             return _BY_FUNC[func]
         if path.endswith("vxserve/batching.py"):
             return "batching"
-        if path.startswith(str(repo)) and line:
-            source = linecache.getline(path, line)
+        source = _source(path, line, repo) if line else ""
+        if source:
             for marker, stage in _BY_LINE:
                 if marker in source:
                     return stage
@@ -77,5 +103,8 @@ def stages(raw_file: Path, repo: Path) -> dict[str, float]:
             continue
         frames = [f for f in stack_text.split(";") if " (" in f]
         counts[classify(frames, repo)] += int(n)
-    total = sum(counts.values()) or 1
-    return {stage: counts[stage] / total for stage in STAGES}
+    busy = sum(counts[stage] for stage in STAGES) or 1
+    shares = {stage: counts[stage] / busy for stage in STAGES}
+    # Not CPU: the share of thread samples spent waiting for a batch's result.
+    shares["batching wait"] = counts["batching wait"] / (busy + counts["batching wait"])
+    return shares

@@ -373,10 +373,13 @@ def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
         shares = stages(raw, REPO)
         cpu = run["cpu_s"] * 1000 / max(1, run["ok"])
         row = {"server": name, "torch_threads": threads, "cpu_ms_per_request": cpu,
-               "stages_ms": {k: shares[k] * cpu for k in STAGES}}
+               "stages_ms": {k: shares[k] * cpu for k in STAGES},
+               "batching_wait_share": shares["batching wait"]}
         rows.append(row)
         print(f"  profile t={threads} {name:<11} {cpu:5.2f} ms/req: " + ", ".join(
-            f"{k} {v:.2f}" for k, v in row["stages_ms"].items()), flush=True)
+            f"{k} {v:.2f}" for k, v in row["stages_ms"].items())
+            + f"; {100 * shares['batching wait']:.0f}% of thread samples wait for a batch",
+            flush=True)
     return rows
 
 
@@ -466,10 +469,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"\nCPU ms per request by stage (py-spy, c=32, 1 instance; "
               f"see bench/profile_stages.py)\n{'server':<11} {'thr':>3} {'total':>6} "
-              + " ".join(f"{k:>13}" for k in STAGES))
+              + " ".join(f"{k:>13}" for k in STAGES) + "  batch wait")
         for p in profiles:
             print(f"{p['server']:<11} {p['torch_threads']:>3} {p['cpu_ms_per_request']:>6.2f} "
-                  + " ".join(f"{p['stages_ms'][k]:>13.2f}" for k in STAGES))
+                  + " ".join(f"{p['stages_ms'][k]:>13.2f}" for k in STAGES)
+                  + f"  {100 * p['batching_wait_share']:>9.0f}%")
     (OUT / "serving.json").write_text(json.dumps({"rows": rows, "profiles": profiles},
                                                  indent=1))
     print("\nRanges are min-max over interleaved rounds (ratios paired round by round)."
