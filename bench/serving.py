@@ -477,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "serving.json").write_text(json.dumps({"rows": rows, "profiles": profiles},
                                                  indent=1))
     print("\nRanges are min-max over interleaved rounds (ratios paired round by round)."
-          "\ncpu ms/req and RSS count each server's process group (front, JVM and workers"
+          "\ncpu ms/req and RSS count each server's process tree (front, JVM and workers"
           "\nfor TorchServe). Absolute numbers depend on what else runs; compare ratios.")
     print(f"raw results: {OUT / 'serving.json'}; server logs: {log_dir}")
     return 0
