@@ -1,20 +1,26 @@
-"""Serving benchmark: the bundled servers against the tutorial-style naive Flask server.
+"""Serving benchmark: the bundled servers against the tutorial's own servers, on its model.
 
-    python bench/serving.py [--requests 600] [--concurrency 1 8 32] [--torch-threads 1]
+    python bench/serving.py [--duration 3] [--rounds 3] [--concurrency 1 8 32]
+                            [--instances 1 8] [--torch-threads 1 2] [--servers ...]
 
-Starts, side by side on loopback, a naive
-baseline (Flask on gunicorn, 1 worker, 4 threads, one forward pass per request — the way
-the Vertex custom-container tutorials do it), the flask container, and the torchserve
-and tensorrt (ONNX Runtime) containers when their folders have a container.toml. All
-serve examples/sentiment with 64-token instances, one instance per request. A separate
-load-generator process drives one server at a time at every concurrency with keep-alive
-connections, in rounds that alternate between the servers, and prints throughput, p50,
-p99, the ratio to the baseline and the servers' own CPU time per request (the number
-that stays meaningful on a busy, shared machine).
+The model is examples/tutorial (the Vertex custom-container tutorial's size: Embedding
+50 000 x 128, bidirectional LSTM 256, 7.2 M parameters), 64-token instances. Servers,
+all side by side on loopback (all up before any is measured):
 
-Torch intra-op threads are pinned to --torch-threads for the baseline and for the
-containers alike (VXSERVE_TORCH_THREADS / torch.set_num_threads): on a small machine
-more threads than cores only adds contention with the HTTP threads and the load generator.
+  tutorial    the tutorial's Flask app (bench/tutorial/app.py), gunicorn 1 worker 4 threads
+  ts-stock    stock TorchServe with the tutorial's handler and config.properties
+              (whose batch lines TorchServe ignores: batch size 1, a worker per core)
+  ts-batched  stock TorchServe, same handler, batching registered correctly through the
+              management API (batch_size 32, max_batch_delay 5 ms, a worker per core)
+  flask / torchserve / tensorrt   the bundled containers (tensorrt on ONNX Runtime here)
+
+Load comes from `wrk` (a compiled load generator: Python client threads on the same
+cores were the ceiling before), one server at a time, in rounds that interleave the
+servers so drifts in the machine's background load hit all alike. For every torch thread
+setting, concurrency (c) and instances per request it prints req/s, p50, p99, the ratio
+to `tutorial` (and the torchserve container's to `ts-stock`/`ts-batched`), the servers'
+own CPU time per request, and their memory (RSS of the whole process group) after
+warm-up and the highest seen under load. Ranges are min-max over the rounds.
 """
 
 from __future__ import annotations
@@ -22,211 +28,49 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import platform
+import random
+import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
 import time
 import tomllib
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+HERE = REPO / "bench" / "tutorial"
 CONTAINERS = REPO / "containers"
 COMMON = CONTAINERS / "common"
-EXAMPLE = REPO / "examples" / "sentiment"
-ARTIFACTS = EXAMPLE / "artifacts" / "torchscript"
+EXAMPLE = REPO / "examples" / "tutorial"
+ARTIFACTS = EXAMPLE / "artifacts"
 OUT = REPO / ".bench"
+SEQ_LEN = 64
+VOCAB = 50_000
+MODEL = "sentiment"
+ALL = ["tutorial", "ts-stock", "ts-batched", "flask", "torchserve", "tensorrt"]
 
 
-# -- the naive baseline: what the tutorials deploy -------------------------------------
-def naive_app():  # pragma: no cover - runs inside the baseline's gunicorn worker
-    """Flask app that loads the TorchScript model at import and runs one forward per request."""
-    import torch
-    from flask import Flask, jsonify, request
-
-    torch.set_num_threads(int(os.environ.get("BENCH_TORCH_THREADS", "1")))
-    folder = Path(os.environ["AIP_STORAGE_URI"])
-    model = torch.jit.load(str(folder / "model.pt")).eval()
-    labels = json.loads((folder / "index_to_name.json").read_text())
-    app = Flask("naive")
-
-    @app.get("/health")
-    def health():
-        return "ok"
-
-    @app.post("/predict")
-    def predict():
-        instances = request.get_json()["instances"]
-        with torch.no_grad():
-            probs = torch.softmax(model(torch.tensor(instances)), dim=1)
-        out = []
-        for row in probs.tolist():
-            best = max(range(len(row)), key=row.__getitem__)
-            out.append(
-                {
-                    "label": labels[str(best)],
-                    "confidence": row[best],
-                    "probabilities": {labels[str(i)]: p for i, p in enumerate(row)},
-                }
-            )
-        return jsonify(predictions=out)
-
-    return app
-
-
-# -- servers ---------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def server_command(name: str) -> tuple[list[str], Path, float] | None:
-    """(command, cwd, ready timeout) for a server, or None when its folder is not ready."""
-    if name == "naive":
-        return (
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-                "--worker-class",
-                "gthread",
-                "--no-control-socket",
-                "serving:naive_app()",
-            ],
-            REPO / "bench",
-            120.0,
-        )
-    folder = CONTAINERS / name
-    manifest = folder / "container.toml"
-    if not manifest.exists():
-        return None
-    spec = tomllib.loads(manifest.read_text())
-    values = {"python": sys.executable, "container": str(folder), "common": str(COMMON)}
-    command = [part.format(**values) for part in spec["process"]["command"]]
-    return command, folder, float(spec["process"].get("ready_timeout_s", 120))
+# -- process-tree accounting (Linux /proc) --------------------------------------------
+def _group_stats(root: int) -> tuple[float, int]:
+    """(user+system CPU seconds, RSS bytes) of `root` and all its descendants.
 
-
-def start_server(name: str, torch_threads: int, log_dir: Path, extra_env: dict[str, str]):
-    found = server_command(name)
-    if found is None:
-        return None
-    command, cwd, ready_timeout = found
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))}
-    env.update(
-        {
-            "PYTHONPATH": os.pathsep.join([str(cwd), str(COMMON)]),
-            "AIP_HTTP_PORT": str(port),
-            "AIP_HEALTH_ROUTE": "/health",
-            "AIP_PREDICT_ROUTE": "/predict",
-            "AIP_STORAGE_URI": str(ARTIFACTS),
-            "VXSERVE_TORCH_THREADS": str(torch_threads),
-            "BENCH_TORCH_THREADS": str(torch_threads),
-            "VXSERVE_TRT_BACKEND": "onnxruntime",
-            "VXSERVE_CACHE_DIR": str(log_dir / "cache"),
-            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}" if name == "naive" else "",
-            "OMP_NUM_THREADS": str(torch_threads),
-        }
-    )
-    env.update(extra_env)
-    log = (log_dir / f"{name}.log").open("wb")
-    proc = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited {proc.returncode}; see {log_dir / (name + '.log')}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return proc, port
-            conn.close()
-        except OSError:
-            pass
-        time.sleep(0.1)
-    stop_server(proc)
-    raise RuntimeError(f"{name} not ready after {ready_timeout:.0f}s; see its log in {log_dir}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
-        except (subprocess.TimeoutExpired, ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-
-
-# -- the load generator (its own process) ----------------------------------------------
-def _drive(port: int, bodies: list[bytes], concurrency: int, total: int, queue) -> None:
-    """Send `total` requests with `concurrency` keep-alive connections; report latencies."""
-    lock = threading.Lock()
-    next_index = [0]
-    latencies: list[float] = []
-    failures: dict[int, int] = {}
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine: list[float] = []
-        while True:
-            with lock:
-                i = next_index[0]
-                if i >= total:
-                    break
-                next_index[0] += 1
-            body = bodies[i % len(bodies)]
-            started = time.perf_counter()
-            try:
-                conn.request("POST", "/predict", body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                status = 0
-            elapsed = time.perf_counter() - started
-            if status == 200:
-                mine.append(elapsed)
-            else:
-                with lock:
-                    failures[status] = failures.get(status, 0) + 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
-    queue.put({"wall": wall, "latencies": latencies, "failures": failures})
-
-
-def group_cpu_seconds(pgid: int) -> float:
-    """User+system CPU of every live process in the server's process group (Linux /proc).
-
-    CPU per request is the number that survives a noisy, shared machine: wall-clock
-    throughput depends on what else runs, the work the server does per request does not.
+    Descendants rather than the process group: the TorchServe container's JVM runs in a
+    session of its own, and its Python workers are the JVM's children.
     """
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    page = os.sysconf("SC_PAGE_SIZE")
+    stats: dict[int, tuple[int, float, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -235,165 +79,406 @@ def group_cpu_seconds(pgid: int) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:  # field 5 of stat: process group
-            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    return total
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        stats[int(entry)] = (int(fields[1]), cpu, int(fields[21]) * page)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    cpu_total, rss_total, todo = 0.0, 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            cpu_total += stats[pid][1]
+            rss_total += stats[pid][2]
+        todo += children.get(pid, [])
+    return cpu_total, rss_total
 
 
-def run_load(port: int, bodies: list[bytes], concurrency: int, total: int, pgid: int) -> dict:
-    """One burst of `total` requests from a fresh load-generator process."""
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_drive, args=(port, bodies, concurrency, total, queue))
-    proc.start()
-    cpu_before = group_cpu_seconds(pgid)
-    run = queue.get(timeout=900)
-    run["cpu"] = group_cpu_seconds(pgid) - cpu_before
-    proc.join(60)
-    return run
+# -- servers ---------------------------------------------------------------------------
+class Server:
+    def __init__(self, name: str, proc: subprocess.Popen, port: int, path: str):
+        self.name, self.proc, self.port, self.path = name, proc, port, path
+        self.rss_warm = 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(30)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
 
 
-def summarize(concurrency: int, runs: list[dict]) -> dict:
-    lat = sorted(x for r in runs for x in r["latencies"])
-    ok = len(lat)
-    wall = sum(r["wall"] for r in runs)
-    cpu = sum(r["cpu"] for r in runs)
-    failures: dict[int, int] = {}
-    for r in runs:
-        for code, n in r["failures"].items():
-            failures[code] = failures.get(code, 0) + n
-    nan = float("nan")
-    return {
-        "concurrency": concurrency,
-        "ok": ok,
-        "failures": failures,
-        "throughput": ok / wall if wall > 0 else 0.0,
-        "p50_ms": 1000 * lat[ok // 2] if ok else nan,
-        "p99_ms": 1000 * lat[min(ok - 1, int(ok * 0.99))] if ok else nan,
-        "mean_ms": 1000 * statistics.fmean(lat) if ok else nan,
-        "server_cpu_ms_per_request": 1000 * cpu / ok if ok else nan,
-    }
+def _env(threads: int, port: int, log_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))}
+    env.update(
+        {
+            "AIP_HTTP_PORT": str(port),
+            "AIP_HEALTH_ROUTE": "/health",
+            "AIP_PREDICT_ROUTE": "/predict",
+            "AIP_STORAGE_URI": str(ARTIFACTS),
+            "VXSERVE_TORCH_THREADS": str(threads),
+            "BENCH_TORCH_THREADS": str(threads),
+            "OMP_NUM_THREADS": str(threads),
+            "VXSERVE_TRT_BACKEND": "onnxruntime",
+            "VXSERVE_CACHE_DIR": str(log_dir / "cache"),
+        }
+    )
+    return env
 
 
-def request_bodies(n: int = 64) -> list[bytes]:
-    """n different single-instance bodies of 64 token ids (deterministic)."""
-    import random
+def _post(port: int, path: str, body: bytes, timeout: float = 5) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
 
-    rng = random.Random(42)
-    return [
-        json.dumps({"instances": [[rng.randrange(1, 20000) for _ in range(64)]]}).encode()
+
+def _wait_serving(server: Server, body: bytes, timeout: float, log: Path) -> None:
+    """Until a prediction answers 200 (health routes differ; a prediction does not)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{server.name} exited {server.proc.returncode}; see {log}")
+        try:
+            if _post(server.port, server.path, body) == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"{server.name} not serving after {timeout:.0f}s; see {log}")
+
+
+def _torchserve_archive(work: Path) -> Path:
+    """The tutorial's .mar: model.py + weights.pt + handler.py + index_to_name.json."""
+    store = work / "model-store"
+    mar = store / f"{MODEL}.mar"
+    if mar.exists():
+        return store
+    store.mkdir(parents=True, exist_ok=True)
+    archiver = Path(sys.executable).parent / "torch-model-archiver"
+    subprocess.run(
+        [str(archiver), "--model-name", MODEL, "--version", "1.0",
+         "--model-file", str(ARTIFACTS / "model.py"),
+         "--serialized-file", str(ARTIFACTS / "weights.pt"),
+         "--handler", str(HERE / "handler.py"),
+         "--extra-files", str(ARTIFACTS / "index_to_name.json"),
+         "--export-path", str(store), "--force"],
+        check=True,
+    )
+    return store
+
+
+def _start_stock_torchserve(name: str, threads: int, log_dir: Path, batched: bool) -> Server:
+    import ts
+
+    work = log_dir / name
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "tmp").mkdir(parents=True)
+    store = _torchserve_archive(log_dir / "ts-archive")
+    inference, management, metrics, grpc_i, grpc_m, worker = (free_port() for _ in range(6))
+    lines = [
+        f"inference_address=http://127.0.0.1:{inference}",
+        f"management_address=http://127.0.0.1:{management}",
+        f"metrics_address=http://127.0.0.1:{metrics}",
+        f"grpc_inference_port={grpc_i}",
+        f"grpc_management_port={grpc_m}",
+        f"initial_worker_port={worker}",
+        "disable_token_authorization=true",
+        f"model_store={store}",
+    ]
+    if batched:  # no model at start; registered below with batching
+        lines += ["enable_model_api=true"]
+    else:
+        lines += [x for x in (HERE / "config.properties").read_text().splitlines()
+                  if x and not x.startswith("#")]
+    (work / "config.properties").write_text("\n".join(lines) + "\n")
+    home = Path(ts.__file__).resolve().parent.parent
+    command = [
+        shutil.which("java") or "java", f"-Dmodel_server_home={home}",
+        f"-Djava.io.tmpdir={work / 'tmp'}",
+        "-cp", f".:{home / 'ts' / 'frontend' / '*'}", "org.pytorch.serve.ModelServer",
+        "--python", sys.executable, "-f", str(work / "config.properties"),
+        "-s", str(store), "-ncs",
+    ]
+    log = log_dir / f"{name}.log"
+    proc = subprocess.Popen(
+        command, cwd=work, env=_env(threads, inference, log_dir),
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = Server(name, proc, inference, f"/predictions/{MODEL}")
+    if batched:
+        workers = max(1, (os.cpu_count() or 1) // max(1, threads))
+        query = (f"url={MODEL}.mar&batch_size=32&max_batch_delay=5&initial_workers={workers}"
+                 "&synchronous=true")
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{management}/models?{query}", method="POST")
+                urllib.request.urlopen(request, timeout=120).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    server.stop()
+                    raise RuntimeError(f"{name}: model registration failed; see {log}") from None
+                time.sleep(0.5)
+    return server
+
+
+def start_server(name: str, threads: int, log_dir: Path, extra_env: dict[str, str],
+                 probe: bytes) -> Server | None:
+    if name in ("ts-stock", "ts-batched"):
+        server = _start_stock_torchserve(name, threads, log_dir, name == "ts-batched")
+        _wait_serving(server, probe, 180, log_dir / f"{name}.log")
+        return server
+    port = free_port()
+    env = _env(threads, port, log_dir)
+    if name == "tutorial":
+        command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "4",
+                   "--worker-class", "gthread", "--no-control-socket",
+                   "--bind", f"127.0.0.1:{port}", "app:app"]
+        cwd, timeout = HERE, 120.0
+    else:
+        manifest = CONTAINERS / name / "container.toml"
+        if not manifest.exists():
+            return None
+        spec = tomllib.loads(manifest.read_text())
+        values = {"python": sys.executable, "container": str(CONTAINERS / name),
+                  "common": str(COMMON)}
+        command = [part.format(**values) for part in spec["process"]["command"]]
+        cwd, timeout = CONTAINERS / name, float(spec["process"].get("ready_timeout_s", 120))
+        env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(COMMON)])
+        env.update(extra_env)
+    log = log_dir / f"{name}.log"
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(name, proc, port, "/predict")
+    _wait_serving(server, probe, timeout, log)
+    return server
+
+
+# -- load --------------------------------------------------------------------------------
+def bodies_file(instances: int, folder: Path, n: int = 64) -> Path:
+    """n different request bodies of `instances` x 64 token ids, one per line."""
+    rng = random.Random(42 + instances)
+    path = folder / f"bodies-{instances}.jsonl"
+    lines = [
+        json.dumps({"instances": [[rng.randrange(1, VOCAB) for _ in range(SEQ_LEN)]
+                                  for _ in range(instances)]})
         for _ in range(n)
     ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
-def drive_all(
-    running: dict[str, tuple[subprocess.Popen, int]], bodies: list[bytes], args: argparse.Namespace
-) -> dict[str, list[dict]]:
-    """Every concurrency level, in rounds that alternate between the servers.
+def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> dict:
+    """One wrk run; adds the server group's CPU seconds and its highest RSS meanwhile."""
+    peak = [0]
+    stop = threading.Event()
 
-    Only one server is driven at a time (they never share the CPU under load), and the
-    rounds interleave them so slow drifts in the machine's background load hit all alike.
-    """
-    results: dict[str, list[dict]] = {name: [] for name in running}
-    per_round = max(1, args.requests // args.rounds)
-    for c in args.concurrency:
-        runs: dict[str, list[dict]] = {name: [] for name in running}
-        for proc, port in running.values():
-            run_load(port, bodies, c, args.warmup, proc.pid)  # warm-up, not counted
-        for _ in range(args.rounds):
-            for name, (proc, port) in running.items():
-                runs[name].append(run_load(port, bodies, c, per_round, proc.pid))
-        for name in running:
-            row = summarize(c, runs[name])
-            results[name].append(row)
-            print(
-                f"  {name:<11} c={c:<3} {row['throughput']:8.1f} req/s  "
-                f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
-                f"server CPU {row['server_cpu_ms_per_request']:5.2f} ms/req"
-                + (f"  failures {row['failures']}" if row["failures"] else ""),
-                flush=True,
-            )
-    return results
+    def sample() -> None:
+        while not stop.wait(0.25):
+            peak[0] = max(peak[0], _group_stats(server.proc.pid)[1])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    cpu_before = _group_stats(server.proc.pid)[0]
+    sampler.start()
+    threads = min(concurrency, 2)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{max(1, round(duration))}s",
+         "--timeout", "30s", "-s", str(HERE / "wrk.lua"),
+         f"http://127.0.0.1:{server.port}", "--", str(bodies), server.path],
+        capture_output=True, text=True, check=True,
+    )
+    stop.set()
+    sampler.join()
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
+    result = json.loads(line.removeprefix("BENCH_JSON "))
+    result["cpu_s"] = _group_stats(server.proc.pid)[0] - cpu_before
+    result["rss_peak"] = peak[0]
+    errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+    result["ok"] = result["requests"] - result["errors_status"]
+    result["rps"] = result["ok"] / (result["duration_us"] / 1e6)
+    result["errors"] = errors
+    return result
+
+
+def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
+            threads: int) -> list[dict]:
+    rows = []
+    for instances in args.instances:
+        bodies = bodies_file(instances, folder)
+        for c in args.concurrency:
+            runs: dict[str, list[dict]] = {name: [] for name in servers}
+            for s in servers.values():  # warm-up at this load, not counted
+                run_wrk(s, bodies, c, min(1.0, args.duration))
+            for _ in range(args.rounds):
+                for name, s in servers.items():
+                    runs[name].append(run_wrk(s, bodies, c, args.duration))
+            for name, rs in runs.items():
+                row = {
+                    "server": name, "torch_threads": threads, "instances": instances,
+                    "concurrency": c,
+                    "rps": [r["rps"] for r in rs],
+                    "p50_ms": [r["p50_us"] / 1000 for r in rs],
+                    "p99_ms": [r["p99_us"] / 1000 for r in rs],
+                    "cpu_ms_per_request": sum(r["cpu_s"] for r in rs) * 1000
+                    / max(1, sum(r["ok"] for r in rs)),
+                    "errors": sum(r["errors"] for r in rs),
+                    "rss_warm_mb": servers[name].rss_warm / 2**20,
+                    "rss_load_mb": max(r["rss_peak"] for r in rs) / 2**20,
+                }
+                rows.append(row)
+                print(f"  t={threads} i={instances} c={c:<3} {name:<11} "
+                      f"{_range(row['rps'], '.0f')} req/s  p99 {_range(row['p99_ms'], '.1f')} ms"
+                      f"  cpu {row['cpu_ms_per_request']:.2f} ms/req"
+                      + (f"  errors {row['errors']}" if row["errors"] else ""), flush=True)
+    return rows
+
+
+def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
+            threads: int) -> list[dict]:
+    """py-spy each Python server under wrk (c=32, 1 instance) and split its CPU by stage."""
+    from profile_stages import STAGES, stages
+
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        print("profile skipped: py-spy is not installed (pip install py-spy)", flush=True)
+        return []
+    rows = []
+    bodies = bodies_file(1, folder)
+    for name, server in servers.items():
+        if name.startswith("ts-"):
+            continue  # stock TorchServe: its JVM is not Python; nothing to compare stage by stage
+        raw = folder / f"profile-{name}-t{threads}.txt"
+        recorder = subprocess.Popen(
+            [str(spy), "record", "--pid", str(server.proc.pid), "--subprocesses",
+             "--nonblocking", "--rate", "200", "--format", "raw", "--output", str(raw),
+             "--duration", str(args.duration + 1)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(0.5)
+        run = run_wrk(server, bodies, 32, args.duration)
+        recorder.wait(60)
+        if not raw.exists():
+            print(f"profile of {name} failed (py-spy needs ptrace permission)", flush=True)
+            continue
+        shares = stages(raw, REPO)
+        cpu = run["cpu_s"] * 1000 / max(1, run["ok"])
+        row = {"server": name, "torch_threads": threads, "cpu_ms_per_request": cpu,
+               "stages_ms": {k: shares[k] * cpu for k in STAGES},
+               "batching_wait_share": shares["batching wait"]}
+        rows.append(row)
+        print(f"  profile t={threads} {name:<11} {cpu:5.2f} ms/req: " + ", ".join(
+            f"{k} {v:.2f}" for k, v in row["stages_ms"].items())
+            + f"; {100 * shares['batching wait']:.0f}% of thread samples wait for a batch",
+            flush=True)
+    return rows
+
+
+def _range(values: list[float], fmt: str) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}-{hi:{fmt}}"
+
+
+def report(rows: list[dict]) -> None:
+    by = {(r["server"], r["torch_threads"], r["instances"], r["concurrency"]): r for r in rows}
+    print()
+    print(f"{'server':<11} {'thr':>3} {'inst':>4} {'c':>3} {'req/s':>11} {'p99 ms':>11} "
+          f"{'x tutorial':>11} {'p99/tut':>9} {'x ts-stock':>11} {'x ts-batch':>11} "
+          f"{'cpu ms/req':>10} {'RSS warm/load MB':>17}")
+    for r in rows:
+        key = (r["torch_threads"], r["instances"], r["concurrency"])
+
+        def ratio(base: str, field: str = "rps", r: dict = r, key: tuple = key) -> str:
+            b = by.get((base, *key))
+            if b is None or r["server"] == base:
+                return "-"
+            values = [x / y for x, y in zip(r[field], b[field], strict=True) if y]
+            return _range(values, ".2f") if values else "-"
+
+        print(f"{r['server']:<11} {r['torch_threads']:>3} {r['instances']:>4} "
+              f"{r['concurrency']:>3} {_range(r['rps'], '.0f'):>11} "
+              f"{_range(r['p99_ms'], '.1f'):>11} {ratio('tutorial'):>11} "
+              f"{ratio('tutorial', 'p99_ms'):>9} {ratio('ts-stock'):>11} "
+              f"{ratio('ts-batched'):>11} {r['cpu_ms_per_request']:>10.2f} "
+              f"{r['rss_warm_mb']:>8.0f}/{r['rss_load_mb']:<8.0f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=600, help="per server and concurrency")
-    parser.add_argument("--warmup", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per load")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--torch-threads", type=int, default=1)
-    parser.add_argument(
-        "--servers", nargs="+", default=["naive", "flask", "torchserve", "tensorrt"]
-    )
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra environment for the bundled servers (e.g. VXSERVE_BATCH_DELAY_MS=2)",
-    )
+    parser.add_argument("--instances", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--torch-threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--servers", nargs="+", default=ALL, choices=ALL)
+    parser.add_argument("--profile", action="store_true",
+                        help="also py-spy each Python server and print CPU per stage")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for the bundled containers")
     args = parser.parse_args(argv)
-    if not (ARTIFACTS / "model.pt").exists():
-        subprocess.run([sys.executable, str(EXAMPLE / "make_model.py")], check=True)
+    # SIGTERM (timeout, kill) must still stop the servers: run the `finally` below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if shutil.which("wrk") is None:
+        print("bench/serving.py needs wrk (Debian/Ubuntu: apt-get install wrk)", file=sys.stderr)
+        return 2
+    subprocess.run([sys.executable, str(EXAMPLE / "make_model.py")], check=True)
     extra_env = dict(item.split("=", 1) for item in args.env)
-    OUT.mkdir(exist_ok=True)
     log_dir = OUT / "serving-logs"
-    log_dir.mkdir(exist_ok=True)
-    bodies = request_bodies()
-    print(
-        f"machine: {os.cpu_count()} CPUs, {platform.machine()}, "
-        f"Python {platform.python_version()}; "
-        f"torch intra-op threads {args.torch_threads} in every server; "
-        f"{args.requests} requests of 1 x 64 tokens per level",
-        flush=True,
-    )
+    log_dir.mkdir(parents=True, exist_ok=True)
+    probe = json.dumps({"instances": [[1] * SEQ_LEN]}).encode()
+    print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, Python "
+          f"{platform.python_version()}; model examples/tutorial, {SEQ_LEN}-token instances; "
+          f"{args.rounds} interleaved rounds of {args.duration:g}s per load", flush=True)
+    rows: list[dict] = []
+    profiles: list[dict] = []
+    sys.path.insert(0, str(REPO / "bench"))
+    for threads in args.torch_threads:
+        servers: dict[str, Server] = {}
+        try:
+            for name in args.servers:
+                try:
+                    started = start_server(name, threads, log_dir, extra_env, probe)
+                except (RuntimeError, subprocess.CalledProcessError) as exc:
+                    print(f"{name}: skipped ({exc})", flush=True)
+                    continue
+                if started is None:
+                    print(f"{name}: skipped (no containers/{name}/container.toml)")
+                    continue
+                servers[name] = started
+            for s in servers.values():
+                run_wrk(s, bodies_file(1, log_dir), 8, 1.0)  # warm-up
+                s.rss_warm = _group_stats(s.proc.pid)[1]
+            rows += measure(servers, args, log_dir, threads)
+            if args.profile:
+                profiles += profile(servers, args, log_dir, threads)
+        finally:
+            for s in servers.values():
+                s.stop()
+    report(rows)
+    if profiles:
+        from profile_stages import STAGES
 
-    running: dict[str, tuple[subprocess.Popen, int]] = {}
-    try:
-        for name in args.servers:  # side by side: all up before any is measured
-            try:
-                started = start_server(
-                    name, args.torch_threads, log_dir, extra_env if name != "naive" else {}
-                )
-            except RuntimeError as exc:
-                print(f"{name}: skipped ({exc})", flush=True)
-                continue
-            if started is None:
-                print(f"{name}: skipped (containers/{name}/container.toml not there yet)")
-                continue
-            running[name] = started
-        results = drive_all(running, bodies, args)
-    finally:
-        for proc, _ in running.values():
-            stop_server(proc)
-
-    print()
-    print(
-        f"{'server':<11} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'x naive':>8} {'p99/naive':>9} {'cpu ms/req':>10}"
-    )
-    base = {r["concurrency"]: r for r in results.get("naive", [])}
-    for name, rows in results.items():
-        for r in rows:
-            b = base.get(r["concurrency"])
-            ratio = r["throughput"] / b["throughput"] if b and b["throughput"] else float("nan")
-            p99 = r["p99_ms"] / b["p99_ms"] if b and b["p99_ms"] else float("nan")
-            print(
-                f"{name:<11} {r['concurrency']:>4} {r['throughput']:>9.1f} {r['p50_ms']:>8.2f} "
-                f"{r['p99_ms']:>8.2f} {ratio:>8.2f} {p99:>9.2f} "
-                f"{r['server_cpu_ms_per_request']:>10.2f}"
-            )
-    (OUT / "serving.json").write_text(
-        json.dumps(
-            {"torch_threads": args.torch_threads, "requests": args.requests, "results": results},
-            indent=1,
-        )
-    )
-    print(
-        "\ncpu ms/req counts the server's process group only: a server whose processes leave"
-        "\nit (TorchServe's frontend JVM daemonizes) is undercounted there."
-    )
+        print(f"\nCPU ms per request by stage (py-spy, c=32, 1 instance; "
+              f"see bench/profile_stages.py)\n{'server':<11} {'thr':>3} {'total':>6} "
+              + " ".join(f"{k:>13}" for k in STAGES) + "  batch wait")
+        for p in profiles:
+            print(f"{p['server']:<11} {p['torch_threads']:>3} {p['cpu_ms_per_request']:>6.2f} "
+                  + " ".join(f"{p['stages_ms'][k]:>13.2f}" for k in STAGES)
+                  + f"  {100 * p['batching_wait_share']:>9.0f}%")
+    (OUT / "serving.json").write_text(json.dumps({"rows": rows, "profiles": profiles},
+                                                 indent=1))
+    print("\nRanges are min-max over interleaved rounds (ratios paired round by round)."
+          "\ncpu ms/req and RSS count each server's process tree (front, JVM and workers"
+          "\nfor TorchServe). Absolute numbers depend on what else runs; compare ratios.")
     print(f"raw results: {OUT / 'serving.json'}; server logs: {log_dir}")
     return 0
 

@@ -56,7 +56,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == HEALTH:
             self._send(200, {"ok": True})
         elif self.path == "/env":
-            self._send(200, AIP | {"ECHO_TAG": os.environ.get("ECHO_TAG", "")})
+            self._send(200, AIP | {"ECHO_TAG": os.environ.get("ECHO_TAG", ""),
+                                   "VXSERVE_CACHE_DIR": os.environ.get("VXSERVE_CACHE_DIR", "")})
         else:
             self._send(404, {"error": "no route"})
 

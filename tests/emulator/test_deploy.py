@@ -68,6 +68,8 @@ def test_deploy_starts_a_server_with_vertex_env_and_predict_adds_fields(v1, emul
     assert env["AIP_MODE_VERSION"] == "1.0.0" and env["AIP_PROJECT_NUMBER"].isdigit()
     assert env["AIP_STORAGE_URI"].startswith(str(emulator.state_dir))
     assert os.path.exists(os.path.join(env["AIP_STORAGE_URI"], "w.bin"))
+    # Servers' caches (the TensorRT container's ONNX exports) stay in the state directory.
+    assert env["VXSERVE_CACHE_DIR"] == str(emulator.state_dir / "cache")
 
     records = emulator.emu.metrics.visible()
     assert [

@@ -117,6 +117,10 @@ class Emulator:
             runtime = "docker"  # a user's image runs in a container, never on the host
         if runtime == "docker":
             _require_engine(model)
+        if runtime == "process":
+            # Downloads, ONNX exports and engines go in the state directory (removed with
+            # it), not the system temp dir; a container keeps them in its own /tmp.
+            env.setdefault("VXSERVE_CACHE_DIR", str(self.servers.state_dir / "cache"))
         port = container_spec.ports[0].container_port if container_spec.ports else 8080
         command = list(container_spec.command) or None
         args = list(container_spec.args) or None

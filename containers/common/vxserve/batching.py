@@ -1,12 +1,15 @@
 """Dynamic batching: gather concurrent requests into one forward pass.
 
-A single thread owns the model. Requests enqueue their preprocessed instances as `Work`
-(one per shape group); the thread takes the oldest, keeps taking whatever is queued
+`workers` threads share the model (a forward pass releases the GIL, so on a CPU with
+more cores than intra-op threads two passes run at once; one thread running every pass
+left the other core idle and lost to a plain multi-threaded Flask app when requests
+carried several instances). Requests enqueue their preprocessed instances as `Work`
+(one per shape group); a free worker takes the oldest, keeps taking whatever is queued
 until the batch holds `max_batch_size` instances or `max_delay_s` has passed since the
-first was taken, then runs one forward pass per shape group. While the model is busy new
-work piles up, so under load batches fill without waiting. It only waits for more when
-the server knows requests are on their way (`arriving`: admitted, still being parsed),
-so a lone request at low load runs at once instead of paying the delay.
+first was taken, then runs one forward pass per shape group. While the workers are busy
+new work piles up, so under load batches fill without waiting. A worker only waits for
+more when the server knows requests are on their way (`arriving`: admitted, still being
+parsed), so a lone request at low load runs at once instead of paying the delay.
 
 Failure isolation: if a combined forward pass raises, every request in it is re-run
 alone, so only the request that really breaks the model gets the error. Out-of-memory
@@ -174,10 +177,12 @@ class Batcher:
         max_batch_size: int = 32,
         max_delay_s: float = 0.005,
         max_queue: int = 1024,
+        workers: int = 1,
         on_batch: Callable[[int], None] | None = None,
         on_queue_depth: Callable[[int], None] | None = None,
     ):
         self.handler = handler
+        self.workers = max(1, workers)
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
         self.max_queue = max_queue
@@ -190,11 +195,15 @@ class Batcher:
         self._queued = 0
         self._cond = threading.Condition()
         self._stopping = False
-        self._busy = False  # a forward pass is running (batcher thread or an inline caller)
-        self._thread = threading.Thread(target=self._loop, name="vxserve-batcher", daemon=True)
+        self._running = 0  # forward passes running (worker threads and inline callers)
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"vxserve-batcher-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     @property
     def queued(self) -> int:
@@ -216,10 +225,10 @@ class Batcher:
         """Queue one request's shape group; raises Overloaded when the queue is full.
 
         `arrived=True` on an announced request's last group ends its announcement. A
-        request that finds the model idle, nothing queued and nobody else on the way runs
-        its forward pass right here in the caller's thread: at low load that saves two
+        request that finds a worker's slot free, nothing queued and nobody else on the way
+        runs its forward pass right here in the caller's thread: at low load that saves two
         thread hand-offs per request, and batching is unchanged once requests overlap
-        (they queue behind the running pass and the batcher takes them together).
+        (they queue behind the running passes and a worker takes them together).
         """
         work = Work(key, items)
         inline = False
@@ -233,19 +242,26 @@ class Batcher:
                 )
             if arrived:
                 self._arriving -= 1
-            if arrived and not self._busy and not self._queue and self._arriving <= 0:
-                self._busy = inline = True
+                self._cond.notify_all()  # a worker waiting for this request stops waiting
+            if (
+                arrived
+                and self._running < self.workers
+                and not self._queue
+                and self._arriving <= 0
+            ):
+                self._running += 1
+                inline = True
             else:
                 self._queue.append(work)
                 self._queued += len(items)
                 self._on_queue_depth(self._queued)
-                self._cond.notify()
+                self._cond.notify_all()  # the worker filling a batch, not only an idle one
         if inline:
             try:
                 run_group(self.handler, [work], self._on_batch)
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._running -= 1
                     self._cond.notify()
         return work.future
 
@@ -254,12 +270,29 @@ class Batcher:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _take(self, batch: list[Work], size: int) -> int:
+    def _limit(self, first: int, size: int) -> int:
+        """Most instances this batch may hold (called with the lock held).
+
+        With other workers idle, only a fair share of what is queued, so they run the
+        rest side by side instead of watching one worker run it all (a request of 8
+        instances alone on 2 workers runs as two passes of 4 at once); with every worker
+        busy, the whole batch size.
+        """
+        idle = self.workers - self._running
+        if idle <= 0:
+            return self.max_batch_size
+        share = -(-(size + self._queued) // (idle + 1))
+        return min(self.max_batch_size, max(first, share))
+
+    def _take(self, batch: list[Work], size: int, limit: int | None = None) -> int:
         # Called with the lock held: move queued work into the batch while it fits.
-        while self._queue and size + len(self._queue[0].items) <= self.max_batch_size:
+        limit = self.max_batch_size if limit is None else limit
+        while self._queue and size + len(self._queue[0].items) <= limit:
             work = self._queue.popleft()
             self._queued -= len(work.items)
             batch.append(work)
@@ -268,16 +301,16 @@ class Batcher:
 
     def _next_batch(self) -> list[Work] | None:
         with self._cond:
-            while not self._queue or self._busy:
+            while not self._queue or self._running >= self.workers:
                 if self._stopping and not self._queue:
                     return None
                 self._cond.wait(0.5)
-            self._busy = True
+            self._running += 1
             first = self._queue.popleft()
             self._queued -= len(first.items)
             batch, size = [first], len(first.items)
             deadline = time.monotonic() + self.max_delay_s
-            size = self._take(batch, size)
+            size = self._take(batch, size, self._limit(size, size))
             while size < self.max_batch_size and not self._stopping:
                 if self._arriving <= 0:
                     break
@@ -285,9 +318,10 @@ class Batcher:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-                if self._queue and size + len(self._queue[0].items) > self.max_batch_size:
+                limit = self._limit(len(first.items), size)
+                if self._queue and size + len(self._queue[0].items) > limit:
                     break  # the next request would overflow: run now, it leads the next batch
-                size = self._take(batch, size)
+                size = self._take(batch, size, limit)
             self._on_queue_depth(self._queued)
             return batch
 
@@ -309,4 +343,5 @@ class Batcher:
                                 w.future.set_exception(as_serve_error(exc))
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._running -= 1
+                    self._cond.notify()

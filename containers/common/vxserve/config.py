@@ -81,6 +81,8 @@ class ServeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     autocast: str = "off"  # off | bf16 | fp16 (CUDA only)
     torch_threads: int = 0  # intra-op threads; 0 = torch's default
+    # Threads that run forward passes side by side; 0 = auto (see model_workers()).
+    model_workers: int = 0
     handler: str = (
         ""  # overrides the artifact's handler: "tensor", "classification", "file.py[:Class]"
     )
@@ -115,6 +117,7 @@ class ServeConfig:
             device=_device(env.get("VXSERVE_DEVICE", "")),
             autocast=env_choice(env, "VXSERVE_AUTOCAST", "off", AUTOCAST_MODES),
             torch_threads=env_int(env, "VXSERVE_TORCH_THREADS", 0),
+            model_workers=env_int(env, "VXSERVE_MODEL_WORKERS", 0),
             handler=env.get("VXSERVE_HANDLER", "").strip(),
             warmup=env_choice(env, "VXSERVE_WARMUP", "on", ("on", "off")) == "on",
             drain_timeout_s=env_float(env, "VXSERVE_DRAIN_TIMEOUT_S", 30.0),
@@ -130,3 +133,25 @@ def _device(raw: str) -> str:
     if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
         return value
     raise ConfigError(f"VXSERVE_DEVICE={value!r} is not one of: auto, cpu, cuda, cuda:N")
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def model_workers(config: ServeConfig, device_type: str = "cpu") -> int:
+    """How many forward passes may run at once.
+
+    VXSERVE_MODEL_WORKERS when set. Otherwise one on a GPU (its kernels queue on one
+    stream anyway), and on a CPU as many as fit the cores with VXSERVE_TORCH_THREADS
+    intra-op threads each: 2 on 2 cores with 1 thread, 1 with torch's default (all cores).
+    """
+    if config.model_workers > 0:
+        return config.model_workers
+    if device_type != "cpu" or config.torch_threads <= 0:
+        return 1
+    return max(1, cpu_count() // config.torch_threads)

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The 400 message for JSON nested past the parser's recursion limit (~100 KB of "[").
+NESTED_TOO_DEEPLY = (
+    "request body is nested too deeply to parse; instances are arrays of a few dimensions"
+)
+
 
 class ServeError(Exception):
     """Base class: a failure with an HTTP status and a canonical Google-style status name."""

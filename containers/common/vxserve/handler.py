@@ -100,7 +100,12 @@ class BaseHandler:
             whole = torch.as_tensor(instances)  # fast path: every instance the same shape
         except (ValueError, TypeError, RuntimeError):
             whole = None
-        mixed_bools = whole is not None and whole.dtype != torch.bool and _has_bool(instances)
+        try:
+            mixed_bools = (
+                whole is not None and whole.dtype != torch.bool and _has_bool(instances)
+            )
+        except RecursionError:
+            raise InvalidInput("instances are nested too deeply to be an array") from None
         if mixed_bools:
             whole = None  # torch turns true/false into 1/0 next to numbers; refuse them
         if whole is not None and whole.dim() >= 1:
@@ -206,6 +211,12 @@ class BaseHandler:
                 )
 
     def _check_shape(self, index: int, tensor: Any) -> None:
+        if tensor.dim() and not tensor.numel():
+            # No model computes anything from zero values; torch would fail deep inside.
+            raise InvalidInput(
+                f"instance {index} is empty (shape {list(tensor.shape)}); "
+                "send at least one value per instance"
+            )
         expected = self.input_shape
         if expected is None:
             if tensor.dim() == 0:

@@ -20,9 +20,16 @@ from typing import Any
 
 from .artifacts import fetch_artifacts, read_manifest
 from .batching import Batcher, Work, as_serve_error, run_group
-from .config import ServeConfig
+from .config import ServeConfig, model_workers
 from .device import is_out_of_memory, release_cached_memory
-from .errors import DeadlineExceeded, InvalidInput, PayloadTooLarge, ServeError, Unavailable
+from .errors import (
+    NESTED_TOO_DEEPLY,
+    DeadlineExceeded,
+    InvalidInput,
+    PayloadTooLarge,
+    ServeError,
+    Unavailable,
+)
 from .handler import BaseHandler, ModelContext, group_by_key, load_handler
 from .metrics import ServeMetrics
 
@@ -51,6 +58,8 @@ class PredictionService:
         self.batching = False
         self.batching_reason = ""
         self.batcher: Batcher | None = None
+        self._probe_pending = False
+        self._device: Any = None
         self._inflight = 0
         self._cond = threading.Condition()
 
@@ -74,10 +83,11 @@ class PredictionService:
                 self.state = READY
         self.metrics.ready.set(1)
         log.info(
-            "model ready in %.2fs (batching %s: %s)",
+            "model ready in %.2fs (batching %s: %s; %d model worker(s))",
             time.monotonic() - started,
             "on" if self.batching else "off",
             self.batching_reason,
+            self.batcher.workers if self.batcher is not None else 1,
         )
 
     def load_in_background(self) -> threading.Thread:
@@ -95,20 +105,50 @@ class PredictionService:
         device = (self._select_device or select_device)(self.config)
         self.handler.initialize(ModelContext(self.config, manifest, device))
         examples = self.handler.warmup_instances() if self.config.warmup else []
-        self.batching, self.batching_reason = self._decide_batching(examples, device)
-        self.metrics.batching.set(1 if self.batching else 0)
-        if self.batching:
-            if self.config.switch_interval_ms > 0:
-                sys.setswitchinterval(self.config.switch_interval_ms / 1000.0)
-            self.batcher = Batcher(
-                self.handler,
-                max_batch_size=self.config.batch_size,
-                max_delay_s=self.config.batch_delay_ms / 1000.0,
-                max_queue=self.config.max_queue,
-                on_batch=self.metrics.batch_size.observe,
-                on_queue_depth=self.metrics.queue_depth.set,
+        self._device = device
+        if not examples and self.config.batching == "auto":
+            # No manifest examples or input shape (a state dict and model code alone):
+            # decide on the first good request's own instances instead of turning
+            # batching off for good, which made such a model slower than a plain server.
+            self._probe_pending = True
+            self.batching_reason = (
+                "auto: no example_instances or input.shape in vxserve.json; "
+                "will measure on the first request's instances"
             )
-            self.batcher.start()
+            return
+        self.batching, self.batching_reason = self._decide_batching(examples, device)
+        if self.batching:
+            self._start_batcher(device)
+        self.metrics.batching.set(1 if self.batching else 0)
+
+    def _start_batcher(self, device: Any) -> None:
+        assert self.handler is not None
+        if self.config.switch_interval_ms > 0:
+            sys.setswitchinterval(self.config.switch_interval_ms / 1000.0)
+        batcher = Batcher(
+            self.handler,
+            max_batch_size=self.config.batch_size,
+            max_delay_s=self.config.batch_delay_ms / 1000.0,
+            max_queue=self.config.max_queue,
+            workers=model_workers(self.config, getattr(device, "type", "cpu")),
+            on_batch=self.metrics.batch_size.observe,
+            on_queue_depth=self.metrics.queue_depth.set,
+        )
+        batcher.start()
+        self.batcher = batcher
+
+    def _probe_batching(self, instances: list[Any]) -> None:
+        """Background: decide batching on a real request's instances (see _load)."""
+        try:
+            on, reason = self._decide_batching(instances, self._device)
+        except Exception as exc:  # the request itself succeeded: keep serving unbatched
+            on, reason = False, f"auto: measuring on the first request failed ({exc})"
+        reason += " (measured on the first request: no examples in vxserve.json)"
+        if on:
+            self._start_batcher(self._device)
+        self.batching, self.batching_reason = on, reason
+        self.metrics.batching.set(1 if on else 0)
+        log.info("batching %s: %s", "on" if on else "off", reason)
 
     def _decide_batching(self, examples: list[Any], device: Any) -> tuple[bool, str]:
         """Warm up, and for VXSERVE_BATCHING=auto measure whether batching pays here."""
@@ -209,7 +249,7 @@ class PredictionService:
             if admitted:
                 self._inflight += 1
         if not admitted:
-            err = Unavailable(
+            err: ServeError = Unavailable(
                 "the server is draining"
                 if self.state == DRAINING
                 else f"the model is not ready ({self.state})"
@@ -226,6 +266,8 @@ class PredictionService:
             instances = len(instances_list)
             predictions = self._predict(instances_list, parameters, arrived)
             status, result = 200, {"predictions": predictions}
+            if self._probe_pending:
+                self._claim_probe(instances_list)
         except ServeError as exc:
             status, result = exc.http_status, exc.to_body()
         except Exception as exc:  # a handler bug: still an answer, and the server lives on
@@ -242,6 +284,15 @@ class PredictionService:
         self.metrics.observe_request(status, time.monotonic() - started, instances)
         return status, result
 
+    def _claim_probe(self, instances: list[Any]) -> None:
+        with self._cond:
+            if not self._probe_pending:
+                return
+            self._probe_pending = False
+        threading.Thread(
+            target=self._probe_batching, args=(instances[:1],), name="vxserve-probe", daemon=True
+        ).start()
+
     def _parse(self, body: bytes, content_length: int | None) -> tuple[list[Any], dict[str, Any]]:
         limit = self.config.max_body_bytes
         size = content_length if content_length is not None else len(body)
@@ -254,6 +305,8 @@ class PredictionService:
             payload = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidInput(NESTED_TOO_DEEPLY) from None
         if not isinstance(payload, dict):
             raise InvalidInput(
                 'request body must be a JSON object like {"instances": [...]}, '
@@ -283,8 +336,11 @@ class PredictionService:
                 f"{len(instances)} instances became {len(items)} inputs in preprocess"
             )
         groups = group_by_key(handler, items)
+        parts = self.batcher.workers if self.batcher is not None else 1
         works = [
-            (indices, Work(key, [items[i] for i in indices])) for key, indices in groups.items()
+            (chunk, Work(key, [items[i] for i in chunk]))
+            for key, indices in groups.items()
+            for chunk in _chunks(indices, parts)
         ]
         if self.batcher is not None:
             futures = []
@@ -314,6 +370,17 @@ class PredictionService:
             for i, p in zip(indices, results, strict=True):
                 predictions[i] = p
         return predictions
+
+
+def _chunks(indices: list[int], parts: int) -> list[list[int]]:
+    """`indices` cut into up to `parts` runs of near-equal length.
+
+    A request's instances are queued as one work per model worker: idle workers run them
+    side by side, busy ones batch them back together (see Batcher._limit).
+    """
+    parts = max(1, min(parts, len(indices)))
+    size = -(-len(indices) // parts)
+    return [indices[i : i + size] for i in range(0, len(indices), size)]
 
 
 def _best_times(

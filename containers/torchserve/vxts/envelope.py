@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vxserve.errors import InvalidInput
+from vxserve.errors import NESTED_TOO_DEEPLY, InvalidInput
 
 
 def parse_body(body: Any) -> tuple[list[Any], dict[str, Any]]:
@@ -20,6 +20,8 @@ def parse_body(body: Any) -> tuple[list[Any], dict[str, Any]]:
             body = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise InvalidInput(NESTED_TOO_DEEPLY) from None
     if not isinstance(body, dict):
         raise InvalidInput(
             f'request body must be a JSON object {{"instances": [...]}}, got {type(body).__name__}'

@@ -145,3 +145,109 @@ def test_a_lone_request_runs_at_once_and_waits_only_for_announced_ones() -> None
     assert alone < 0.1
     assert 0.09 <= waited < 0.3 and handler.batches[1] == 2  # the two went together
     assert 0.04 <= withdrawn < 0.25  # woke on withdraw, not at the 0.3 s deadline
+
+
+class GateHandler(TensorHandler):
+    """Counts forward passes running at once; each pass waits until `gate` opens."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def inference(self, batch: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        self.gate.wait(10)
+        with self.lock:
+            self.running -= 1
+        return batch * 10
+
+
+def _wait_for(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_batches_run_on_as_many_model_workers_as_configured(workers: int) -> None:
+    """One worker ran every forward pass and left the other cores idle under load."""
+    handler = GateHandler()
+    batcher = Batcher(handler, max_batch_size=2, max_delay_s=0.0, workers=workers)
+    batcher.start()
+    try:
+        futures = [batcher.submit(("k",), _items(float(i), float(i))) for i in range(8)]
+        _wait_for(lambda: handler.running == workers)
+        time.sleep(0.05)  # a worker too many would have started by now
+        assert handler.most == workers
+        handler.gate.set()
+        results = [f.result(timeout=10).flatten().tolist() for f in futures]
+    finally:
+        handler.gate.set()
+        batcher.stop()
+    assert results == [[10.0 * i, 10.0 * i] for i in range(8)]
+
+
+def test_an_inline_pass_takes_a_worker_slot() -> None:
+    """A lone request runs in its own thread; it still counts against the workers."""
+    handler = GateHandler()
+    batcher = Batcher(handler, max_batch_size=4, max_delay_s=0.0, workers=1)
+    batcher.start()
+    inline: list[Any] = []
+    thread = threading.Thread(
+        target=lambda: inline.append(batcher.submit(("k",), _items(1.0), arrived=True))
+    )
+    try:
+        thread.start()
+        _wait_for(lambda: handler.running == 1)
+        queued = batcher.submit(("k",), _items(2.0))
+        time.sleep(0.05)
+        assert handler.most == 1 and not queued.done()
+        handler.gate.set()
+        thread.join(10)
+        assert queued.result(timeout=10).flatten().tolist() == [20.0]
+        assert inline[0].result(timeout=10).flatten().tolist() == [10.0]
+    finally:
+        handler.gate.set()
+        batcher.stop()
+
+
+def test_idle_workers_share_queued_work_instead_of_one_taking_it_all() -> None:
+    """A request of 8 instances on 2 idle workers ran as one pass of 8 on one core."""
+    handler = GateHandler()
+    sizes: list[int] = []
+    inference = handler.inference
+
+    def recording(batch: Any) -> Any:
+        sizes.append(batch.shape[0])
+        return inference(batch)
+
+    handler.inference = recording  # type: ignore[method-assign]
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.05, workers=2)
+    batcher.start()
+    try:
+        # As the service queues one request's instances: a part per worker, the last inline
+        # when a worker's slot is free.
+        futures: list[Any] = []
+
+        def request() -> None:
+            batcher.announce()
+            futures.append(batcher.submit(("k",), _items(*range(4))))
+            futures.append(batcher.submit(("k",), _items(*range(4, 8)), arrived=True))
+
+        caller = threading.Thread(target=request)
+        caller.start()
+        _wait_for(lambda: handler.running == 2)
+        handler.gate.set()
+        caller.join(10)
+        first, second = futures
+        assert first.result(timeout=10).flatten().tolist() == [10.0 * i for i in range(4)]
+        assert second.result(timeout=10).flatten().tolist() == [10.0 * i for i in range(4, 8)]
+    finally:
+        handler.gate.set()
+        batcher.stop()
+    assert sorted(sizes) == [4, 4]

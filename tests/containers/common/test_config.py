@@ -69,3 +69,16 @@ def test_bad_values_name_the_variable_and_what_is_allowed(
     with pytest.raises(ConfigError) as err:
         ServeConfig.from_env({name: value})
     assert name in str(err.value) and expected in str(err.value)
+
+
+def test_model_workers_fill_the_cores_with_the_torch_threads(monkeypatch) -> None:
+    from vxserve import config as cfg
+
+    monkeypatch.setattr(cfg, "cpu_count", lambda: 4)
+    assert cfg.model_workers(ServeConfig.from_env({"VXSERVE_TORCH_THREADS": "1"})) == 4
+    assert cfg.model_workers(ServeConfig.from_env({"VXSERVE_TORCH_THREADS": "2"})) == 2
+    assert cfg.model_workers(ServeConfig.from_env({"VXSERVE_TORCH_THREADS": "8"})) == 1
+    assert cfg.model_workers(ServeConfig.from_env({})) == 1  # torch's default: every core
+    one_thread = ServeConfig.from_env({"VXSERVE_TORCH_THREADS": "1"})
+    assert cfg.model_workers(one_thread, "cuda") == 1
+    assert cfg.model_workers(ServeConfig.from_env({"VXSERVE_MODEL_WORKERS": "3"}), "cuda") == 3

@@ -127,6 +127,7 @@ def custom_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[srv.Flas
         VXSERVE_BATCH_SIZE="8",
         VXSERVE_BATCH_DELAY_MS="30",
         VXSERVE_MAX_QUEUE="8",
+        VXSERVE_MODEL_WORKERS="1",  # one forward pass at a time: the slow one fills the queue
     )
     try:
         running.wait_ready()
@@ -178,3 +179,29 @@ def _value(text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_a_state_dict_without_a_manifest_still_decides_batching(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Weights plus model code and no vxserve.json used to turn batching off for good."""
+    folder = tmp_path_factory.mktemp("no-manifest")
+    source = srv.sentiment_artifacts() / "state_dict"
+    for name in ("weights.pt", "model.py", "index_to_name.json"):
+        shutil.copy(source / name, folder / name)
+    running = srv.start(folder, tmp_path_factory.mktemp("flask-no-manifest"))
+    try:
+        running.wait_ready()
+        response = running.predict({"instances": [_instance(1), _instance(2)]})
+        assert response.status_code == 200, response.text
+        assert len(response.json()["predictions"]) == 2
+        deadline = time.monotonic() + 60
+        while "measured on the first request" not in running.log():
+            assert time.monotonic() < deadline, running.log()
+            time.sleep(0.1)
+        assert "batching on" in running.log(), running.log()
+        assert _value(running.metrics(), "vxserve_batching_enabled") == 1
+        bodies = [{"instances": [_instance(i)]} for i in range(6)]
+        assert all(r.status_code == 200 for r in _fire(running, bodies))
+    finally:
+        running.kill()

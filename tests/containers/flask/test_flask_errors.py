@@ -46,6 +46,10 @@ GOOD = [[5] * 64]
         (b'{"instances": [[1, 20000]]}', 400, "values must lie in [0, 19999]"),
         (b'{"instances": [[1, -3]]}', 400, "values must lie in [0, 19999]"),
         (b'{"instances": [7]}', 400, "instance 0: expected an array"),
+        (b'{"instances": [[]]}', 400, "instance 0 is empty"),
+        (b'{"instances": [[1, 2], []]}', 400, "instance 1 is empty"),
+        (b'{"instances": ' + b"[" * 60_000, 400, "nested too deeply"),
+        (b'{"instances": [' + b"[" * 500 + b"1" + b"]" * 500 + b"]}", 400, "instance 0"),
     ],
 )
 def test_bad_requests_get_400_naming_the_problem(

@@ -98,3 +98,25 @@ def test_archive_holds_entry_and_artifacts(tmp_path: Path) -> None:
         assert (target / name).is_file(), name
     # The archiver stages in the private scratch folder, not in a shared /tmp/<model name>.
     assert (tmp_path / "scratch").is_dir()
+
+
+def test_workers_default_to_vxserve_model_workers_on_cpu(monkeypatch) -> None:
+    """One TorchServe worker left a core idle under load; VXSERVE_TS_WORKERS still wins."""
+    from vxserve import config as cfg
+
+    monkeypatch.setattr(cfg, "cpu_count", lambda: 4)
+    cpu = {"VXSERVE_DEVICE": "cpu"}
+    assert TorchServeSettings.from_env({**cpu, "VXSERVE_TORCH_THREADS": "1"}).workers == 4
+    assert TorchServeSettings.from_env({**cpu, "VXSERVE_TORCH_THREADS": "2"}).workers == 2
+    assert TorchServeSettings.from_env(cpu).workers == 1  # torch's default threads: all cores
+    assert TorchServeSettings.from_env({**cpu, "VXSERVE_TS_WORKERS": "3"}).workers == 3
+    gpu = {"VXSERVE_DEVICE": "cuda", "VXSERVE_TORCH_THREADS": "1"}
+    assert TorchServeSettings.from_env(gpu).workers == 1
+
+
+def test_batch_delay_defaults_to_1_ms_and_follows_the_setting() -> None:
+    """TorchServe waits the whole delay after a lone request: 5 ms halved c=1 throughput."""
+    assert TorchServeSettings.from_env({}).max_batch_delay_ms == 1
+    assert TorchServeSettings.from_env({"VXSERVE_BATCH_DELAY_MS": "7"}).max_batch_delay_ms == 7
+    off = {"VXSERVE_BATCHING": "off", "VXSERVE_BATCH_DELAY_MS": "7"}
+    assert TorchServeSettings.from_env(off).max_batch_delay_ms == 0

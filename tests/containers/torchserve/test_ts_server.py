@@ -140,6 +140,8 @@ BAD_BODIES = [
     (b'{"instances": [[[1, 2], [3, 4]]]}', "instance 0 has shape [2, 2]"),
     (b'{"instances": [[1, 2], [1.5, 2]]}', "instance 1: expected integers"),
     (b'{"instances": [["a", "b"]]}', "instance 0"),
+    (b'{"instances": [[]]}', "instance 0 is empty"),
+    (b'{"instances": ' + b"[" * 60_000, "nested too deeply"),
 ]
 
 
