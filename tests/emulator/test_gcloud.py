@@ -89,3 +89,28 @@ def test_gcloud_custom_container_command_never_runs_on_the_host(gcloud, tmp_path
     assert refused.returncode != 0
     assert "FAILED_PRECONDITION" in refused.stderr and "make docker-up" in refused.stderr
     assert not marker.exists()
+
+
+def test_gcloud_endpoints_update_sends_snake_case_masks(gcloud, admin):
+    """gcloud sends `updateMask=display_name` (snake_case); Vertex accepts both spellings."""
+    gcloud("endpoints", "create", "--display-name=before", "--endpoint-id=upd1")
+    gcloud("endpoints", "update", "upd1", "--display-name=after", "--update-labels=team=ml")
+    described = json.loads(gcloud("endpoints", "describe", "upd1", "--format=json").stdout)
+    assert described["displayName"] == "after" and described["labels"] == {"team": "ml"}
+    # The split rules are reached: an unknown deployed model id is INVALID_ARGUMENT.
+    unknown = gcloud("endpoints", "update", "upd1", "--traffic-split=424242=100", check=False)
+    assert unknown.returncode != 0
+    assert "INVALID_ARGUMENT" in unknown.stderr and "424242" in unknown.stderr
+
+
+def test_gcloud_operations_describe_takes_the_location_scoped_name(gcloud, emulator):
+    gcloud("endpoints", "create", "--display-name=ops", "--endpoint-id=ops1")
+    with emulator.emu.store.lock:
+        (name,) = [n for n in emulator.emu.store.operations if "/endpoints/ops1/" in n]
+    op_id = name.rsplit("/", 1)[-1]
+    described = json.loads(gcloud("operations", "describe", op_id, "--format=json").stdout)
+    assert described["name"] == name and described["done"] is True
+    full = f"projects/gp/locations/us-central1/operations/{op_id}"
+    assert json.loads(gcloud("operations", "describe", full, "--format=json").stdout)["done"]
+    missing = gcloud("operations", "describe", "999", check=False)
+    assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr

@@ -324,6 +324,29 @@ def get_operation(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
     return emu.ops.get(request.name)
 
 
+def list_operations(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+    if request.filter:
+        raise invalid("ListOperations filters are not supported by the local emulator.",
+                      "filter")
+    operations = emu.ops.list(request.name)
+    page, token = rules.paginate(operations, request.page_size, request.page_token)
+    out: dict[str, Any] = {"operations": page}
+    if token:
+        out["nextPageToken"] = token
+    return out
+
+
+def wait_operation(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+    timeout = request.timeout.ToTimedelta().total_seconds() \
+        if request.HasField("timeout") else None
+    return emu.ops.wait_for(request.name, timeout)
+
+
+def cancel_operation(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+    emu.ops.cancel(request.name)
+    return {}  # google.protobuf.Empty
+
+
 HANDLERS = {
     "CreateEndpoint": create_endpoint,
     "GetEndpoint": get_endpoint,
@@ -334,4 +357,7 @@ HANDLERS = {
     "UndeployModel": undeploy_model,
     "MutateDeployedModel": mutate_deployed_model,
     "GetOperation": get_operation,
+    "ListOperations": list_operations,
+    "WaitOperation": wait_operation,
+    "CancelOperation": cancel_operation,
 }
