@@ -63,3 +63,19 @@ def test_sdk_upload_deploy_predict_split_undeploy_delete(sdk, emulator):
     endpoint.delete(sync=True)
     model.delete(sync=True)
     assert sdk.Model.list() == []
+
+
+def test_sdk_model_update_changes_labels_description_and_display_name(sdk):
+    """UpdateModel (PATCH) used to answer 405."""
+    model = sdk.Model.upload(
+        display_name="before", serving_container_image_uri="us-docker.pkg.dev/test/echo:1",
+        labels={"vxdeploy-container": "echo"}, sync=True)
+    model.update(display_name="after", description="tuned",
+                 labels={"vxdeploy-container": "echo", "stage": "prod"})
+    again = sdk.Model(model.resource_name)
+    assert again.display_name == "after" and again.description == "tuned"
+    assert again.labels == {"vxdeploy-container": "echo", "stage": "prod"}
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.BadRequest, match="Label key"):
+        model.update(labels={"Bad Key": "x"})

@@ -228,6 +228,45 @@ def list_model_versions(emu: Emulator, request: t.ListModelVersionsRequest, vers
     return t.ListModelVersionsResponse(models=page, next_page_token=token)
 
 
+# UpdateModel may change these. The first three belong to the Model and are shared by its
+# versions; version_description belongs to the version named (the default one without @).
+MODEL_UPDATABLE = ("display_name", "description", "labels")
+VERSION_UPDATABLE = ("version_description",)
+
+
+def update_model(emu: Emulator, request: t.UpdateModelRequest, version: str) -> t.Model:
+    paths = list(request.update_mask.paths)
+    allowed = (*MODEL_UPDATABLE, *VERSION_UPDATABLE)
+    rules.require(bool(paths), f"update_mask is required; updatable fields: "
+                  f"{', '.join(allowed)}.", "update_mask")
+    for path in paths:
+        if path not in allowed:
+            raise invalid(f"update_mask path {path!r} cannot be updated; updatable fields: "
+                          f"{', '.join(allowed)}.", "update_mask")
+    new = request.model
+    if "display_name" in paths:
+        rules.require(bool(new.display_name), "Model.display_name must not be empty.",
+                      "model.display_name")
+    if "labels" in paths:
+        rules.check_labels(dict(new.labels), "model.labels")
+    with emu.store.lock:
+        _rname, record, model = resolve(emu, new.name, "model.name")
+        if new.etag and new.etag != model.etag:
+            raise ApiError("ABORTED", f"The etag {new.etag!r} does not match the current etag "
+                           f"of {model.name}@{model.version_id}: it was changed since you read "
+                           "it. Read it again and retry.")
+        now = datetime.now(tz=UTC)
+        for path in paths:
+            targets = [model] if path in VERSION_UPDATABLE else list(record.versions.values())
+            for target in targets:
+                setattr(target, path, getattr(new, path))
+                target.update_time = now
+                target.etag = new_etag()
+        model.version_update_time = now
+        emu.store.save()
+        return view(emu, model)
+
+
 def merge_version_aliases(emu: Emulator, request: t.MergeVersionAliasesRequest,
                           version: str) -> t.Model:
     rules.require(bool(request.version_aliases), "version_aliases must not be empty.",
@@ -313,6 +352,7 @@ HANDLERS = {
     "GetModel": get_model,
     "ListModels": list_models,
     "ListModelVersions": list_model_versions,
+    "UpdateModel": update_model,
     "MergeVersionAliases": merge_version_aliases,
     "DeleteModel": delete_model,
     "DeleteModelVersion": delete_model_version,

@@ -19,7 +19,8 @@ VERSIONS = ("v1", "v1beta1")
 # service -> (transport module under services/, transport class, the RPCs served)
 SERVED: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ModelService": ("model_service", "ModelServiceRestTransport", (
-        "UploadModel", "GetModel", "ListModels", "ListModelVersions", "MergeVersionAliases",
+        "UploadModel", "GetModel", "ListModels", "ListModelVersions", "UpdateModel",
+        "MergeVersionAliases",
         "DeleteModel", "DeleteModelVersion")),
     "EndpointService": ("endpoint_service", "EndpointServiceRestTransport", (
         "CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "DeleteEndpoint",
