@@ -245,7 +245,7 @@ def test_model_errors_pass_through_and_raw_predict(v1, emulator):
 
     ok = upload(v1, echo_model(v1.types)).model
     raw_endpoint = create_endpoint(v1, "raw").name
-    deploy(v1, raw_endpoint, ok)
+    raw_dm = deploy(v1, raw_endpoint, ok)
     response = requests.post(
         f"{emulator.rest_url}/v1/{raw_endpoint}:rawPredict",
         data=b"hello",
@@ -253,6 +253,9 @@ def test_model_errors_pass_through_and_raw_predict(v1, emulator):
         timeout=10,
     )
     assert response.status_code == 200 and response.content == b"raw:hello"
+    # The rawPredict reference: the answer names the endpoint and deployed model in headers.
+    assert response.headers["X-Vertex-AI-Endpoint-Id"] == "raw"
+    assert response.headers["X-Vertex-AI-Deployed-Model-Id"] == raw_dm.id
     from google.api import httpbody_pb2
 
     body = v1.predictions.raw_predict(

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlparse
 
 from vxdeploy.emulator.endpoints_service import get_endpoint_record, is_scale_to_zero
@@ -42,6 +42,15 @@ class Target:
     scale_to_zero: bool
     timeout_s: float
     limit_bytes: int
+
+
+class Answer(NamedTuple):
+    """One Predict or RawPredict answer: status, content type, body and extra headers."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str]
 
 
 class _Pool(threading.local):
@@ -151,8 +160,12 @@ class Router:
         return next(t for t, share in reversed(targets) if share > 0)
 
     def predict(self, endpoint_name: str, body: bytes, *, raw: bool,
-                content_type: str) -> tuple[int, str, bytes]:
-        """(HTTP status, content type, body) of one Predict or RawPredict call."""
+                content_type: str) -> Answer:
+        """The answer to one Predict or RawPredict call.
+
+        RawPredict answers carry `X-Vertex-AI-Endpoint-Id` and `X-Vertex-AI-Deployed-Model-Id`
+        as the rawPredict reference documents: the raw body has no room for them.
+        """
         started = time.perf_counter()
         target = self.choose(endpoint_name)
         if len(body) > target.limit_bytes:
@@ -171,8 +184,10 @@ class Router:
                     out = json.dumps({"contentType": out_type or "application/json",
                                       "data": base64.b64encode(out).decode()}).encode()
                     out_type = "application/json"
-                return status, out_type, out
-            return status, "application/json; charset=UTF-8", _decorate(target, out)
+                return Answer(status, out_type, out, {
+                    "X-Vertex-AI-Endpoint-Id": target.endpoint_id,
+                    "X-Vertex-AI-Deployed-Model-Id": target.deployed_model_id})
+            return Answer(status, "application/json; charset=UTF-8", _decorate(target, out), {})
         except ApiError as error:
             status = error.http_status
             raise
