@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 
@@ -336,3 +337,18 @@ def test_list_filter_on_endpoint_unaffected_by_parent(v1):
     assert [e.name for e in v1.endpoints.list_endpoints(parent=PARENT)] == [
         f"{PARENT}/endpoints/x1"
     ]
+
+
+def test_psc_endpoint_fills_the_deployed_models_service_attachment(v1):
+    """Vertex creates a service attachment per model deployed to a PSC endpoint."""
+    types = v1.types
+    endpoint = create_endpoint(v1, "psc", private_service_connect_config=(
+        types.PrivateServiceConnectConfig(enable_private_service_connect=True,
+                                          project_allowlist=["test-project"])))
+    model = upload(v1, echo_model(types)).model
+    dm = deploy(v1, endpoint.name, model)
+    (read,) = v1.endpoints.get_endpoint(name=endpoint.name).deployed_models
+    attachment = read.private_endpoints.service_attachment
+    assert attachment == dm.private_endpoints.service_attachment
+    assert re.fullmatch(r"projects/[a-z0-9-]+-tp/regions/us-central1/serviceAttachments/"
+                        r"[a-z0-9-]+", attachment), attachment

@@ -43,6 +43,18 @@ def get_endpoint_record(emu: Emulator, name: str, field: str = "name") -> t.Endp
     return endpoint
 
 
+def service_attachment(endpoint_name: str, deployed_model_id: str) -> str:
+    """The Compute Engine service attachment Vertex creates for a model deployed to a
+    Private Service Connect endpoint: it lives in a Google-managed tenant project
+    (`...-tp`) in the endpoint's region. Stable per deployed model, like Vertex's."""
+    import hashlib
+
+    rname = parse(endpoint_name, "endpoints")
+    digest = hashlib.sha256(f"{endpoint_name}/{deployed_model_id}".encode()).hexdigest()
+    return (f"projects/{digest[:16]}-tp/regions/{rname.location}/serviceAttachments/"
+            f"gkedpm-{digest[16:46]}")
+
+
 def _touch(endpoint: t.Endpoint) -> None:
     endpoint.update_time = datetime.now(tz=UTC)
     endpoint.etag = new_etag()
@@ -202,6 +214,9 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
         if not dm.display_name:
             dm.display_name = model.display_name
         dm.create_time = datetime.now(tz=UTC)
+        if endpoint.private_service_connect_config.enable_private_service_connect:
+            dm.private_endpoints = t.PrivateEndpoints(
+                service_attachment=service_attachment(endpoint_name, dm.id))
         storage_uri = emu.store.artifacts.get(f"{model.name}@{model.version_id}", "")
         model_copy = t.Model(model)
         try:  # bad serving labels fail the call itself, before any operation exists
