@@ -56,6 +56,13 @@ def test_sdk_upload_deploy_predict_split_undeploy_delete(sdk, emulator):
     assert tags == {"", "v2"}
     prediction = endpoint.predict(instances=[[1]])
     assert prediction.deployed_model_id in deployed.values()
+    from google.api_core import exceptions
+
+    # As Vertex: a deployed model without an explanation spec cannot explain.
+    # (over REST the client picks its class from the HTTP status: 400 is BadRequest)
+    with pytest.raises(exceptions.BadRequest, match="does not support explanation") as caught:
+        endpoint.explain(instances=[[1]])
+    assert caught.value.response.json()["error"]["status"] == "FAILED_PRECONDITION"
 
     endpoint.undeploy_all(sync=True)
     endpoint = sdk.Endpoint(endpoint.resource_name)

@@ -287,3 +287,31 @@ def _decorate(target: Target, out: bytes) -> bytes:
     if "metadata" in data:
         response["metadata"] = data["metadata"]
     return json.dumps(response, separators=(",", ":")).encode()
+
+
+def explain(emu: Emulator, request: Any, version: str) -> Any:
+    """Explain: Vertex answers FAILED_PRECONDITION for a deployed model without an
+    explanation spec; the emulator computes no attributions, so a model with one is
+    UNIMPLEMENTED here rather than answered with made-up numbers."""
+    from google.cloud.aiplatform_v1beta1 import types as t
+
+    with emu.store.lock:
+        endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
+        wanted = request.deployed_model_id
+        if wanted:
+            dm = next((d for d in endpoint.deployed_models if d.id == wanted), None)
+            if dm is None:
+                raise ApiError("NOT_FOUND", f"DeployedModel {wanted} does not exist in "
+                               f"{endpoint.name}.")
+        else:
+            target = emu.router.choose(endpoint.name)
+            dm = next(d for d in endpoint.deployed_models if d.id == target.deployed_model_id)
+        record = emu.store.models.get(dm.model)
+        model = record.versions.get(dm.model_version_id) if record else None
+        has_spec = "explanation_spec" in dm or (model is not None and "explanation_spec" in model)
+    if not has_spec:
+        raise failed_precondition(f"Deployed model {dm.id} does not support explanation.")
+    raise ApiError("UNIMPLEMENTED", f"Deployed model {dm.id} has an explanation spec, but the "
+                   "local emulator computes no explanations; use Predict locally and Explain "
+                   "on Vertex.")
+    return t.ExplainResponse()  # pragma: no cover - the type this RPC answers

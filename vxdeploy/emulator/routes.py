@@ -27,7 +27,7 @@ SERVED: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "DeployModel", "UndeployModel", "MutateDeployedModel", "GetOperation",
         "ListOperations", "WaitOperation", "CancelOperation")),
     "PredictionService": ("prediction_service", "PredictionServiceRestTransport", (
-        "Predict", "RawPredict")),
+        "Predict", "RawPredict", "Explain")),
 }
 
 # Operations live under the resources the emulator serves; the mixin has ~100 templates
