@@ -86,3 +86,17 @@ def test_sdk_model_update_changes_labels_description_and_display_name(sdk):
 
     with pytest.raises(exceptions.BadRequest, match="Label key"):
         model.update(labels={"Bad Key": "x"})
+
+
+def test_sdk_lazy_endpoint_that_does_not_exist_raises_not_found_on_every_read(sdk):
+    """`Endpoint(name)` does not fetch at once; any read of a missing one is NotFound."""
+    from google.api_core import exceptions
+
+    endpoint = sdk.Endpoint("projects/sdk-project/locations/us-central1/endpoints/424242")
+    for attr in ("display_name", "traffic_split", "create_time", "labels", "gca_resource"):
+        with pytest.raises(exceptions.NotFound):
+            getattr(endpoint, attr)
+    with pytest.raises(exceptions.NotFound):
+        endpoint.list_models()
+    with pytest.raises(exceptions.NotFound):
+        endpoint.predict(instances=[[1]])
