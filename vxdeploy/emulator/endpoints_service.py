@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any
 from google.cloud.aiplatform_v1beta1 import types as t
 
 from vxdeploy.emulator import models_service, rules
-from vxdeploy.emulator.errors import ApiError, failed_precondition, invalid, not_found
+from vxdeploy.emulator.errors import (
+    ApiError,
+    bad_field,
+    failed_precondition,
+    invalid,
+    not_found,
+)
 from vxdeploy.emulator.names import parse, parse_parent
 from vxdeploy.emulator.store import new_etag
 
@@ -72,9 +78,10 @@ def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: st
     with emu.store.lock:
         if request.endpoint_id:
             if not rules.ENDPOINT_ID.match(request.endpoint_id):
-                raise invalid(f"endpoint_id {request.endpoint_id!r} is invalid: a number of up to "
-                              "19 digits not starting with 0, or 1-63 characters of [a-z0-9-] "
-                              "starting with a letter.", "endpoint_id")
+                raise bad_field("endpoint_id", f"endpoint_id {request.endpoint_id!r} is invalid: "
+                                "a number of up to 9 digits not starting with 0, or 1-63 "
+                                "characters of [a-z0-9-] starting with a letter and ending "
+                                "with a letter or digit.")
             endpoint_id = request.endpoint_id
         else:
             endpoint_id = emu.store.new_id()

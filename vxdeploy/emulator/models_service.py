@@ -17,7 +17,13 @@ from urllib.parse import unquote, urlparse
 from google.cloud.aiplatform_v1beta1 import types as t
 
 from vxdeploy.emulator import rules
-from vxdeploy.emulator.errors import ApiError, failed_precondition, invalid, not_found
+from vxdeploy.emulator.errors import (
+    ApiError,
+    bad_field,
+    failed_precondition,
+    invalid,
+    not_found,
+)
 from vxdeploy.emulator.names import ResourceName, parse, parse_parent
 from vxdeploy.emulator.store import ModelRecord, new_etag
 
@@ -128,8 +134,9 @@ def upload_model(emu: Emulator, request: t.UploadModelRequest, version: str) -> 
             model_name = rname.base
         else:
             if request.model_id and not rules.RESOURCE_ID.match(request.model_id):
-                raise invalid(f"model_id {request.model_id!r} is invalid: up to 63 characters "
-                              "of [a-z0-9_-], starting with a letter.", "model_id")
+                raise bad_field("model_id", f"model_id {request.model_id!r} is invalid: up to 63 "
+                                "characters of [a-z0-9_-]; the first cannot be a number or "
+                                "hyphen.")
             model_id = request.model_id or emu.store.new_id()
             model_name = f"{request.parent}/models/{model_id}"
             if model_name in emu.store.models or model_name in emu.pending_models:
