@@ -61,6 +61,11 @@ def test_gcloud_endpoint_model_deploy_predict_undeploy_delete(gcloud, admin, tmp
     described = json.loads(gcloud("endpoints", "describe", "gep1", "--format=json").stdout)
     (deployed,) = described["deployedModels"]
     assert described["trafficSplit"] == {deployed["id"]: 100}
+    # gcloud's snake_case mask reaches the split rules: the values must sum to 100.
+    half = gcloud("endpoints", "update", "gep1", f"--traffic-split={deployed['id']}=50",
+                  check=False)
+    assert half.returncode != 0
+    assert "INVALID_ARGUMENT" in half.stderr and "must be 100" in half.stderr
 
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"instances": [[1, 2]]}))
