@@ -92,10 +92,10 @@ def decode_request(route: Route, path_vars: dict[str, str], query: str, body: by
         else:
             data[_camel(route.body)] = parsed
     grouped: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    for key, item in parse_qsl(query, keep_blank_values=True):
         if key in _TRANSPORT_PARAMS:
             continue
-        grouped.setdefault(key, []).append(value)
+        grouped.setdefault(key, []).append(item)
     for key, values in grouped.items():
         camel_key = ".".join(_camel(part) for part in key.split("."))
         value: Any = values if _field_is_repeated(pb.DESCRIPTOR, camel_key) else values[-1]

@@ -67,9 +67,11 @@ def _connection(base_url: str, timeout: float) -> http.client.HTTPConnection:
     conn = _pool.connections.get(base_url)
     if conn is None:
         parsed = urlparse(base_url)
-        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+        conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port,
+                                          timeout=timeout)
         conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if conn.sock is not None:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _pool.connections[base_url] = conn
     conn.timeout = timeout
     if conn.sock is not None:
@@ -198,9 +200,11 @@ class Router:
         emu = self.emu
         key = f"{target.endpoint_id}/{target.deployed_model_id}"
         latency_ms, fail_status = emu.faults.model(target.deployed_model_id)
+        # Read the deployment once: an undeploy racing this request removes it from the
+        # registry, and a second lookup would find None (and answer 500, not UNAVAILABLE).
+        deployment = emu.servers.get(key)
         server = emu.servers.pick(key)
-        if server is None:
-            deployment = emu.servers.get(key)
+        if server is None or deployment is None:
             if target.scale_to_zero and deployment is not None:
                 emu.servers.start_async(deployment, 1)
                 raise ApiError("RESOURCE_EXHAUSTED", f"DeployedModel {target.deployed_model_id} "
@@ -213,7 +217,7 @@ class Router:
         if fail_status:
             raise ApiError(status_for_http(fail_status), f"Injected failure of DeployedModel "
                            f"{target.deployed_model_id}.", http_status=fail_status)
-        spec = emu.servers.get(key).specs[0]
+        spec = deployment.specs[0]
         try:
             status, out_type, out = forward(server.base_url, spec.predict_route, body,
                                             content_type, target.timeout_s)
