@@ -75,7 +75,7 @@ def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: st
     if endpoint.network and endpoint.private_service_connect_config.enable_private_service_connect:
         raise invalid("network and private_service_connect_config are mutually exclusive.",
                       "endpoint.network")
-    with emu.store.lock:
+    with emu.store.transaction():
         if request.endpoint_id:
             if not rules.ENDPOINT_ID.match(request.endpoint_id):
                 raise bad_field("endpoint_id", f"endpoint_id {request.endpoint_id!r} is invalid: "
@@ -96,7 +96,6 @@ def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: st
         endpoint.update_time = now
         endpoint.etag = new_etag()
         emu.store.endpoints[name] = endpoint
-        emu.store.save()
         result = t.Endpoint(endpoint)
     return emu.ops.start(parent=name, version=version,
                          metadata=t.CreateEndpointOperationMetadata(), work=lambda: result)
@@ -127,7 +126,7 @@ def update_endpoint(emu: Emulator, request: t.UpdateEndpointRequest, version: st
         if path not in UPDATABLE:
             raise invalid(f"update_mask path {path!r} cannot be updated; updatable fields: "
                           f"{', '.join(UPDATABLE)}.", "update_mask")
-    with emu.store.lock:
+    with emu.store.transaction():
         endpoint = get_endpoint_record(emu, request.endpoint.name, "endpoint.name")
         if request.endpoint.etag and request.endpoint.etag != endpoint.etag:
             raise ApiError("ABORTED", f"The etag {request.endpoint.etag!r} does not match the "
@@ -146,7 +145,6 @@ def update_endpoint(emu: Emulator, request: t.UpdateEndpointRequest, version: st
         for path in paths:
             setattr(endpoint, path, getattr(new, path))
         _touch(endpoint)
-        emu.store.save()
         return t.Endpoint(endpoint)
 
 
@@ -160,9 +158,8 @@ def delete_endpoint(emu: Emulator, request: t.DeleteEndpointRequest, version: st
         name = endpoint.name
 
     def work() -> None:
-        with emu.store.lock:
+        with emu.store.transaction():
             emu.store.endpoints.pop(name, None)
-            emu.store.save()
 
     return emu.ops.start(parent=name, version=version, metadata=t.DeleteOperationMetadata(),
                          work=work)
@@ -235,7 +232,7 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
     def work() -> t.DeployModelResponse:
         try:
             emu.start_deployment(deployment, dm)
-            with emu.store.lock:
+            with emu.store.transaction():
                 current = emu.store.endpoints.get(endpoint_name)
                 if current is None:
                     emu.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm.id}")
@@ -245,7 +242,6 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
                     current.traffic_split = {(dm.id if k == "0" else k): v
                                              for k, v in split.items()}
                 _touch(current)
-                emu.store.save()
             return t.DeployModelResponse(deployed_model=dm)
         finally:
             with emu.store.lock:
@@ -283,13 +279,12 @@ def undeploy_model(emu: Emulator, request: t.UndeployModelRequest, version: str)
         dm_id = dm.id
 
     def work() -> t.UndeployModelResponse:
-        with emu.store.lock:
+        with emu.store.transaction():
             current = emu.store.endpoints.get(endpoint_name)
             if current is not None:
                 current.deployed_models = [d for d in current.deployed_models if d.id != dm_id]
                 current.traffic_split = new_split if current.deployed_models else {}
                 _touch(current)
-                emu.store.save()
         emu.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm_id}")
         return t.UndeployModelResponse()
 
@@ -328,14 +323,13 @@ def mutate_deployed_model(emu: Emulator, request: t.MutateDeployedModelRequest,
         key = f"{_endpoint_id(endpoint_name)}/{updated.id}"
         if not is_scale_to_zero(updated):
             emu.servers.scale(key, replicas)
-        with emu.store.lock:
+        with emu.store.transaction():
             live = emu.store.endpoints.get(endpoint_name)
             if live is None:
                 raise ApiError("NOT_FOUND", f'Endpoint "{endpoint_name}" was deleted.')
             live.deployed_models = [updated if d.id == updated.id else d
                                     for d in live.deployed_models]
             _touch(live)
-            emu.store.save()
         return t.MutateDeployedModelResponse(deployed_model=updated)
 
     return emu.ops.start(parent=endpoint_name, version=version,

@@ -186,14 +186,13 @@ def _register(emu: Emulator, model: t.Model, model_name: str, project: str,
     model.etag = new_etag()
     model.supported_deployment_resources_types = [
         t.Model.DeploymentResourcesType.DEDICATED_RESOURCES]
-    with emu.store.lock:
+    with emu.store.transaction():
         record = emu.store.models.setdefault(model_name, record)
         first = not record.versions
         model.create_time = now if first else next(iter(record.versions.values())).create_time
         record.versions[version_id] = model
         _move_aliases(record, model, ([DEFAULT_ALIAS] if first else []) + requested_aliases)
         emu.store.artifacts[f"{model_name}@{version_id}"] = copy
-        emu.store.save()
     return t.UploadModelResponse(model=model_name, model_version_id=version_id)
 
 
@@ -256,7 +255,7 @@ def update_model(emu: Emulator, request: t.UpdateModelRequest, version: str) -> 
                       "model.display_name")
     if "labels" in paths:
         rules.check_labels(dict(new.labels), "model.labels")
-    with emu.store.lock:
+    with emu.store.transaction():
         _rname, record, model = resolve(emu, new.name, "model.name")
         if new.etag and new.etag != model.etag:
             raise ApiError("ABORTED", f"The etag {new.etag!r} does not match the current etag "
@@ -270,7 +269,6 @@ def update_model(emu: Emulator, request: t.UpdateModelRequest, version: str) -> 
                 target.update_time = now
                 target.etag = new_etag()
         model.version_update_time = now
-        emu.store.save()
         return view(emu, model)
 
 
@@ -278,7 +276,7 @@ def merge_version_aliases(emu: Emulator, request: t.MergeVersionAliasesRequest,
                           version: str) -> t.Model:
     rules.require(bool(request.version_aliases), "version_aliases must not be empty.",
                   "version_aliases")
-    with emu.store.lock:
+    with emu.store.transaction():
         rname, record, model = resolve(emu, request.name)
         if rname.version is None:
             raise invalid("name must name a version: models/ID@VERSION.", "name")
@@ -286,7 +284,6 @@ def merge_version_aliases(emu: Emulator, request: t.MergeVersionAliasesRequest,
         now = datetime.now(tz=UTC)
         model.version_update_time = now
         model.etag = new_etag()
-        emu.store.save()
         return view(emu, model)
 
 
@@ -314,11 +311,10 @@ def delete_model(emu: Emulator, request: t.DeleteModelRequest, version: str) -> 
                 f"{', '.join(deployed)}. Undeploy it first.")
 
     def work() -> None:
-        with emu.store.lock:
+        with emu.store.transaction():
             emu.store.models.pop(rname.base, None)
             for key in [k for k in emu.store.artifacts if k.startswith(rname.base + "@")]:
                 del emu.store.artifacts[key]
-            emu.store.save()
         shutil.rmtree(emu.store.state_dir / "artifacts" / rname.id, ignore_errors=True)
 
     return emu.ops.start(parent=rname.base, version=version,
@@ -343,10 +339,9 @@ def delete_model_version(emu: Emulator, request: t.DeleteModelVersionRequest,
         version_id = model.version_id
 
     def work() -> None:
-        with emu.store.lock:
+        with emu.store.transaction():
             record.versions.pop(version_id, None)
             emu.store.artifacts.pop(f"{rname.base}@{version_id}", None)
-            emu.store.save()
         shutil.rmtree(emu.store.state_dir / "artifacts" / rname.id / version_id,
                       ignore_errors=True)
 

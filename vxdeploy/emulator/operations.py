@@ -74,9 +74,8 @@ class OperationManager:
         record = json_format.MessageToDict(op)
         record[VERSION_KEY] = version
         event = threading.Event()
-        with self.store.lock:
+        with self.store.transaction():
             self.store.operations[name] = record
-            self.store.save()
         with self._cond:
             self._events[name] = event
             if self.hold:
@@ -117,9 +116,8 @@ class OperationManager:
             op.response.CopyFrom(_pack(response, version))
         record = json_format.MessageToDict(op)
         record[VERSION_KEY] = version
-        with self.store.lock:
+        with self.store.transaction():
             self.store.operations[name] = record
-            self.store.save()
 
     def _resolve(self, name: str) -> tuple[str, dict[str, Any]]:
         """The stored name and record for a resource- or location-scoped operation name."""
