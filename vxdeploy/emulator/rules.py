@@ -6,7 +6,6 @@ and, where there is a closed set, the allowed values.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -182,21 +181,13 @@ def _compare(get: Callable[[Any], Any], op: str, value: str) -> Callable[[Any], 
 
 def paginate(items: Sequence[T], page_size: int, page_token: str) -> tuple[list[T], str]:
     """One page and the next token ("" on the last page, or pagers loop forever)."""
-    if page_size < 0:
-        raise invalid(f"page_size must be >= 0, got {page_size}.", "page_size")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    start = 0
-    if page_token:
-        try:
-            start = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("o:"))
-        except ValueError as exc:
-            raise invalid(f"Invalid page_token {page_token!r}.", "page_token") from exc
-        if start < 0 or start > len(items):
-            raise invalid(f"Invalid page_token {page_token!r}.", "page_token")
-    page = list(items[start:start + size])
-    end = start + size
-    token = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if end < len(items) else ""
-    return page, token
+    from vxdeploy.emulator.paging import PageError, page
+
+    try:
+        return page(items, page_size, page_token, default_size=DEFAULT_PAGE_SIZE,
+                    max_size=MAX_PAGE_SIZE)
+    except PageError as error:
+        raise invalid(str(error), error.field) from error
 
 
 ORDER_FIELDS = ("create_time", "update_time", "display_name", "name")
