@@ -24,7 +24,7 @@ from vxdeploy.emulator.names import parse, parse_parent
 from vxdeploy.emulator.store import new_etag
 
 if TYPE_CHECKING:
-    from vxdeploy.emulator.core import Emulator
+    from vxdeploy.emulator.context import Deployer, HasOperations, HasStore
 
 # UpdateEndpoint may change these; everything else is immutable or output-only.
 UPDATABLE = ("display_name", "description", "labels", "traffic_split",
@@ -41,7 +41,7 @@ def _endpoint_id(endpoint_name: str) -> str:
     return endpoint_name.rsplit("/", 1)[-1]
 
 
-def get_endpoint_record(emu: Emulator, name: str, field: str = "name") -> t.Endpoint:
+def get_endpoint_record(emu: HasStore, name: str, field: str = "name") -> t.Endpoint:
     rname = parse(name, "endpoints", field)
     endpoint = emu.store.endpoints.get(rname.base)
     if endpoint is None:
@@ -66,7 +66,7 @@ def _touch(endpoint: t.Endpoint) -> None:
     endpoint.etag = new_etag()
 
 
-def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: str) -> Any:
+def create_endpoint(emu: Deployer, request: t.CreateEndpointRequest, version: str) -> Any:
     parse_parent(request.parent)
     endpoint = t.Endpoint(request.endpoint)
     rules.require(bool(endpoint.display_name), "Endpoint.display_name is required.",
@@ -101,12 +101,12 @@ def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: st
                          metadata=t.CreateEndpointOperationMetadata(), work=lambda: result)
 
 
-def get_endpoint(emu: Emulator, request: t.GetEndpointRequest, version: str) -> t.Endpoint:
+def get_endpoint(emu: Deployer, request: t.GetEndpointRequest, version: str) -> t.Endpoint:
     with emu.store.lock:
         return t.Endpoint(get_endpoint_record(emu, request.name))
 
 
-def list_endpoints(emu: Emulator, request: t.ListEndpointsRequest, version: str,
+def list_endpoints(emu: Deployer, request: t.ListEndpointsRequest, version: str,
                    order_by: str = "") -> t.ListEndpointsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
@@ -118,7 +118,7 @@ def list_endpoints(emu: Emulator, request: t.ListEndpointsRequest, version: str,
     return t.ListEndpointsResponse(endpoints=page, next_page_token=token)
 
 
-def update_endpoint(emu: Emulator, request: t.UpdateEndpointRequest, version: str) -> t.Endpoint:
+def update_endpoint(emu: Deployer, request: t.UpdateEndpointRequest, version: str) -> t.Endpoint:
     paths = list(request.update_mask.paths)
     rules.require(bool(paths), "update_mask is required; updatable fields: "
                   f"{', '.join(UPDATABLE)}.", "update_mask")
@@ -148,7 +148,7 @@ def update_endpoint(emu: Emulator, request: t.UpdateEndpointRequest, version: st
         return t.Endpoint(endpoint)
 
 
-def delete_endpoint(emu: Emulator, request: t.DeleteEndpointRequest, version: str) -> Any:
+def delete_endpoint(emu: Deployer, request: t.DeleteEndpointRequest, version: str) -> Any:
     with emu.store.lock:
         endpoint = get_endpoint_record(emu, request.name)
         if endpoint.deployed_models:
@@ -186,7 +186,7 @@ def is_scale_to_zero(dm: t.DeployedModel) -> bool:
             and "scale_to_zero_spec" in dm.dedicated_resources)
 
 
-def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> Any:
+def deploy_model(emu: Deployer, request: t.DeployModelRequest, version: str) -> Any:
     dm = t.DeployedModel(request.deployed_model)
     split = dict(request.traffic_split)
     _check_resources(dm, version)
@@ -251,7 +251,7 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
                          metadata=t.DeployModelOperationMetadata(), work=work)
 
 
-def undeploy_model(emu: Emulator, request: t.UndeployModelRequest, version: str) -> Any:
+def undeploy_model(emu: Deployer, request: t.UndeployModelRequest, version: str) -> Any:
     with emu.store.lock:
         endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
         dm = _deployed(endpoint, request.deployed_model_id)
@@ -292,7 +292,7 @@ def undeploy_model(emu: Emulator, request: t.UndeployModelRequest, version: str)
                          metadata=t.UndeployModelOperationMetadata(), work=work)
 
 
-def mutate_deployed_model(emu: Emulator, request: t.MutateDeployedModelRequest,
+def mutate_deployed_model(emu: Deployer, request: t.MutateDeployedModelRequest,
                           version: str) -> Any:
     paths = list(request.update_mask.paths)
     rules.require(bool(paths), "update_mask is required; mutable fields: "
@@ -336,11 +336,11 @@ def mutate_deployed_model(emu: Emulator, request: t.MutateDeployedModelRequest,
                          metadata=t.MutateDeployedModelOperationMetadata(), work=work)
 
 
-def get_operation(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+def get_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
     return emu.ops.get(request.name)
 
 
-def list_operations(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+def list_operations(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
     if request.filter:
         raise invalid("ListOperations filters are not supported by the local emulator.",
                       "filter")
@@ -352,13 +352,13 @@ def list_operations(emu: Emulator, request: Any, version: str) -> dict[str, Any]
     return out
 
 
-def wait_operation(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+def wait_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
     timeout = request.timeout.ToTimedelta().total_seconds() \
         if request.HasField("timeout") else None
     return emu.ops.wait_for(request.name, timeout)
 
 
-def cancel_operation(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+def cancel_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
     emu.ops.cancel(request.name)
     return {}  # google.protobuf.Empty
 

@@ -28,7 +28,7 @@ from vxdeploy.emulator.names import ResourceName, parse, parse_parent
 from vxdeploy.emulator.store import ModelRecord, new_etag
 
 if TYPE_CHECKING:
-    from vxdeploy.emulator.core import Emulator
+    from vxdeploy.emulator.context import HasStore, Registry
 
 DEFAULT_ALIAS = "default"
 
@@ -43,7 +43,7 @@ def local_artifact_path(uri: str) -> Path | None:
     return None
 
 
-def resolve(emu: Emulator, name: str, field: str = "name") -> tuple[ResourceName, ModelRecord,
+def resolve(emu: HasStore, name: str, field: str = "name") -> tuple[ResourceName, ModelRecord,
                                                                        t.Model]:
     """A model name (with optional @version or @alias) -> its record and version."""
     rname = parse(name, "models", field)
@@ -59,7 +59,7 @@ def resolve(emu: Emulator, name: str, field: str = "name") -> tuple[ResourceName
     raise not_found(name, "Model version")
 
 
-def view(emu: Emulator, model: t.Model) -> t.Model:
+def view(emu: HasStore, model: t.Model) -> t.Model:
     """The Model as clients see it: output-only `deployed_models` filled from endpoints."""
     out = t.Model(model)
     refs = []
@@ -117,7 +117,7 @@ def _check_model(model: t.Model) -> None:
                           "gs://bucket/path, file:///path or a local path.", "model.artifact_uri")
 
 
-def upload_model(emu: Emulator, request: t.UploadModelRequest, version: str) -> Any:
+def upload_model(emu: Registry, request: t.UploadModelRequest, version: str) -> Any:
     project, location = parse_parent(request.parent)
     model = t.Model(request.model)
     _check_model(model)
@@ -153,7 +153,7 @@ def upload_model(emu: Emulator, request: t.UploadModelRequest, version: str) -> 
     return emu.ops.start(parent=model_name, version=version, metadata=metadata, work=work)
 
 
-def _register(emu: Emulator, model: t.Model, model_name: str, project: str,
+def _register(emu: Registry, model: t.Model, model_name: str, project: str,
               location: str) -> t.UploadModelResponse:
     with emu.store.lock:
         record = emu.store.models.get(model_name) or ModelRecord()
@@ -196,13 +196,13 @@ def _register(emu: Emulator, model: t.Model, model_name: str, project: str,
     return t.UploadModelResponse(model=model_name, model_version_id=version_id)
 
 
-def get_model(emu: Emulator, request: t.GetModelRequest, version: str) -> t.Model:
+def get_model(emu: Registry, request: t.GetModelRequest, version: str) -> t.Model:
     with emu.store.lock:
         _rname, _record, model = resolve(emu, request.name)
         return view(emu, model)
 
 
-def list_models(emu: Emulator, request: t.ListModelsRequest, version: str,
+def list_models(emu: Registry, request: t.ListModelsRequest, version: str,
                 order_by: str = "") -> t.ListModelsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
@@ -220,7 +220,7 @@ def list_models(emu: Emulator, request: t.ListModelsRequest, version: str,
     return t.ListModelsResponse(models=page, next_page_token=token)
 
 
-def list_model_versions(emu: Emulator, request: t.ListModelVersionsRequest, version: str,
+def list_model_versions(emu: Registry, request: t.ListModelVersionsRequest, version: str,
                         order_by: str = "") -> t.ListModelVersionsResponse:
     match = rules.parse_filter(request.filter)
     with emu.store.lock:
@@ -240,7 +240,7 @@ MODEL_UPDATABLE = ("display_name", "description", "labels")
 VERSION_UPDATABLE = ("version_description",)
 
 
-def update_model(emu: Emulator, request: t.UpdateModelRequest, version: str) -> t.Model:
+def update_model(emu: Registry, request: t.UpdateModelRequest, version: str) -> t.Model:
     paths = list(request.update_mask.paths)
     allowed = (*MODEL_UPDATABLE, *VERSION_UPDATABLE)
     rules.require(bool(paths), f"update_mask is required; updatable fields: "
@@ -272,7 +272,7 @@ def update_model(emu: Emulator, request: t.UpdateModelRequest, version: str) -> 
         return view(emu, model)
 
 
-def merge_version_aliases(emu: Emulator, request: t.MergeVersionAliasesRequest,
+def merge_version_aliases(emu: Registry, request: t.MergeVersionAliasesRequest,
                           version: str) -> t.Model:
     rules.require(bool(request.version_aliases), "version_aliases must not be empty.",
                   "version_aliases")
@@ -287,7 +287,7 @@ def merge_version_aliases(emu: Emulator, request: t.MergeVersionAliasesRequest,
         return view(emu, model)
 
 
-def _deployed_refs(emu: Emulator, model_name: str, version_id: str | None) -> list[str]:
+def _deployed_refs(emu: HasStore, model_name: str, version_id: str | None) -> list[str]:
     found = []
     for endpoint in emu.store.endpoints.values():
         for dm in endpoint.deployed_models:
@@ -296,7 +296,7 @@ def _deployed_refs(emu: Emulator, model_name: str, version_id: str | None) -> li
     return found
 
 
-def delete_model(emu: Emulator, request: t.DeleteModelRequest, version: str) -> Any:
+def delete_model(emu: Registry, request: t.DeleteModelRequest, version: str) -> Any:
     with emu.store.lock:
         rname = parse(request.name, "models")
         if rname.version is not None:
@@ -321,7 +321,7 @@ def delete_model(emu: Emulator, request: t.DeleteModelRequest, version: str) -> 
                          metadata=t.DeleteOperationMetadata(), work=work)
 
 
-def delete_model_version(emu: Emulator, request: t.DeleteModelVersionRequest,
+def delete_model_version(emu: Registry, request: t.DeleteModelVersionRequest,
                          version: str) -> Any:
     with emu.store.lock:
         rname, record, model = resolve(emu, request.name)
