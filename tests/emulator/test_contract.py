@@ -27,7 +27,8 @@ def test_installed_sdk_matches_the_checked_in_contract():
 def test_the_comparison_notices_route_and_field_changes():
     live = contract.snapshot()
     changed = copy.deepcopy(live)
-    changed["routes"][0] = changed["routes"][0].replace("/v1", "/v2", 1)
+    first = next(i for i, route in enumerate(changed["routes"]) if " /v1/" in route)
+    changed["routes"][first] = changed["routes"][first].replace(" /v1/", " /v2/", 1)
     endpoint = "google.cloud.aiplatform.v1.Endpoint"
     changed["messages"][endpoint] = [f.replace(" etag ", " e_tag ")
                                      for f in changed["messages"][endpoint]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 
@@ -247,7 +248,7 @@ def test_model_errors_pass_through_and_raw_predict(v1, emulator):
 
     ok = upload(v1, echo_model(v1.types)).model
     raw_endpoint = create_endpoint(v1, "raw").name
-    deploy(v1, raw_endpoint, ok)
+    raw_dm = deploy(v1, raw_endpoint, ok)
     response = requests.post(
         f"{emulator.rest_url}/v1/{raw_endpoint}:rawPredict",
         data=b"hello",
@@ -255,6 +256,9 @@ def test_model_errors_pass_through_and_raw_predict(v1, emulator):
         timeout=10,
     )
     assert response.status_code == 200 and response.content == b"raw:hello"
+    # The rawPredict reference: the answer names the endpoint and deployed model in headers.
+    assert response.headers["X-Vertex-AI-Endpoint-Id"] == "raw"
+    assert response.headers["X-Vertex-AI-Deployed-Model-Id"] == raw_dm.id
     from google.api import httpbody_pb2
 
     body = v1.predictions.raw_predict(
@@ -335,3 +339,18 @@ def test_list_filter_on_endpoint_unaffected_by_parent(v1):
     assert [e.name for e in v1.endpoints.list_endpoints(parent=PARENT)] == [
         f"{PARENT}/endpoints/x1"
     ]
+
+
+def test_psc_endpoint_fills_the_deployed_models_service_attachment(v1):
+    """Vertex creates a service attachment per model deployed to a PSC endpoint."""
+    types = v1.types
+    endpoint = create_endpoint(v1, "psc", private_service_connect_config=(
+        types.PrivateServiceConnectConfig(enable_private_service_connect=True,
+                                          project_allowlist=["test-project"])))
+    model = upload(v1, echo_model(types)).model
+    dm = deploy(v1, endpoint.name, model)
+    (read,) = v1.endpoints.get_endpoint(name=endpoint.name).deployed_models
+    attachment = read.private_endpoints.service_attachment
+    assert attachment == dm.private_endpoints.service_attachment
+    assert re.fullmatch(r"projects/[a-z0-9-]+-tp/regions/us-central1/serviceAttachments/"
+                        r"[a-z0-9-]+", attachment), attachment

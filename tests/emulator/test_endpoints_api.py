@@ -108,3 +108,53 @@ def test_v1beta1_create_and_v1_read(v1, v1beta1):
     endpoint = create_endpoint(v1beta1, "beta")
     assert isinstance(endpoint, v1beta1.types.Endpoint)
     assert v1.endpoints.get_endpoint(name=endpoint.name).name == endpoint.name
+
+
+def _message(error: exceptions.GoogleAPICallError) -> str:
+    """The error body's message (the REST client prefixes its own text with the URL)."""
+    return str(error.response.json()["error"]["message"])
+
+
+@pytest.mark.parametrize(("endpoint_id", "ok"), [
+    ("1234567890", False),  # a chosen numeric id has at most 9 digits
+    ("123456789", True),
+    ("0123", False),
+    ("ends-with-", False),
+    ("a" * 63, True),
+])
+def test_chosen_endpoint_ids_follow_the_rest_reference(v1, endpoint_id, ok):
+    if ok:
+        assert create_endpoint(v1, endpoint_id).name.endswith("/" + endpoint_id)
+        return
+    with pytest.raises(exceptions.BadRequest) as caught:
+        create_endpoint(v1, endpoint_id)
+    assert error_status(caught.value) == "INVALID_ARGUMENT"
+    assert _message(caught.value).startswith("List of found errors:\t1.Field: endpoint_id;")
+
+
+@pytest.mark.parametrize(("labels", "ok"), [
+    ({"équipe": "données"}, True),  # international lowercase letters are allowed
+    ({"k": "v" * 64}, True),
+    ({"k": "v" * 65}, False),
+    ({"Team": "a"}, False),
+    ({"1team": "a"}, False),
+    ({f"k{i}": "v" for i in range(65)}, False),
+])
+def test_label_rules_follow_the_rest_reference(v1, labels, ok):
+    if ok:
+        assert dict(create_endpoint(v1, labels=labels).labels) == labels
+        return
+    with pytest.raises(exceptions.BadRequest) as caught:
+        create_endpoint(v1, labels=labels)
+    assert _message(caught.value).startswith(
+        "List of found errors:\t1.Field: endpoint.labels;")
+
+
+def test_a_location_that_is_no_vertex_region_is_invalid(v1):
+    with pytest.raises(exceptions.BadRequest) as caught:
+        v1.endpoints.create_endpoint(parent="projects/test-project/locations/mars-north1",
+                                     endpoint=v1.types.Endpoint(display_name="x")).result(10)
+    assert error_status(caught.value) == "INVALID_ARGUMENT"
+    assert "mars-north1" in caught.value.message and "europe-west4" in caught.value.message
+    with pytest.raises(exceptions.BadRequest, match="mars-north1"):
+        v1.endpoints.get_endpoint(name="projects/test-project/locations/mars-north1/endpoints/1")

@@ -61,6 +61,11 @@ def test_gcloud_endpoint_model_deploy_predict_undeploy_delete(gcloud, admin, tmp
     described = json.loads(gcloud("endpoints", "describe", "gep1", "--format=json").stdout)
     (deployed,) = described["deployedModels"]
     assert described["trafficSplit"] == {deployed["id"]: 100}
+    # gcloud's snake_case mask reaches the split rules: the values must sum to 100.
+    half = gcloud("endpoints", "update", "gep1", f"--traffic-split={deployed['id']}=50",
+                  check=False)
+    assert half.returncode != 0
+    assert "INVALID_ARGUMENT" in half.stderr and "must be 100" in half.stderr
 
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"instances": [[1, 2]]}))
@@ -89,3 +94,28 @@ def test_gcloud_custom_container_command_never_runs_on_the_host(gcloud, tmp_path
     assert refused.returncode != 0
     assert "FAILED_PRECONDITION" in refused.stderr and "make docker-up" in refused.stderr
     assert not marker.exists()
+
+
+def test_gcloud_endpoints_update_sends_snake_case_masks(gcloud, admin):
+    """gcloud sends `updateMask=display_name` (snake_case); Vertex accepts both spellings."""
+    gcloud("endpoints", "create", "--display-name=before", "--endpoint-id=upd1")
+    gcloud("endpoints", "update", "upd1", "--display-name=after", "--update-labels=team=ml")
+    described = json.loads(gcloud("endpoints", "describe", "upd1", "--format=json").stdout)
+    assert described["displayName"] == "after" and described["labels"] == {"team": "ml"}
+    # The split rules are reached: an unknown deployed model id is INVALID_ARGUMENT.
+    unknown = gcloud("endpoints", "update", "upd1", "--traffic-split=424242=100", check=False)
+    assert unknown.returncode != 0
+    assert "INVALID_ARGUMENT" in unknown.stderr and "424242" in unknown.stderr
+
+
+def test_gcloud_operations_describe_takes_the_location_scoped_name(gcloud, emulator):
+    gcloud("endpoints", "create", "--display-name=ops", "--endpoint-id=ops1")
+    with emulator.emu.store.lock:
+        (name,) = [n for n in emulator.emu.store.operations if "/endpoints/ops1/" in n]
+    op_id = name.rsplit("/", 1)[-1]
+    described = json.loads(gcloud("operations", "describe", op_id, "--format=json").stdout)
+    assert described["name"] == name and described["done"] is True
+    full = f"projects/gp/locations/us-central1/operations/{op_id}"
+    assert json.loads(gcloud("operations", "describe", full, "--format=json").stdout)["done"]
+    missing = gcloud("operations", "describe", "999", check=False)
+    assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr

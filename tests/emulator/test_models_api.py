@@ -133,3 +133,15 @@ def test_v1beta1_reads_what_v1_wrote(v1, v1beta1):
     model = v1beta1.models.get_model(name=result.model)
     assert isinstance(model, v1beta1.types.Model)
     assert model.display_name == "echo"
+
+
+def test_model_id_rules_follow_the_rest_reference(v1):
+    """model_id: up to 63 of [a-z0-9_-]; the first cannot be a number or a hyphen."""
+    assert upload(v1, echo_model(v1.types), model_id="_private").model.endswith("/_private")
+    for bad in ("9lives", "-dash", "Upper", "a" * 64):
+        with pytest.raises(exceptions.BadRequest) as caught:
+            v1.models.upload_model(
+                request={"parent": PARENT, "model": echo_model(v1.types), "model_id": bad})
+        assert error_status(caught.value) == "INVALID_ARGUMENT"
+        assert caught.value.response.json()["error"]["message"].startswith(
+            "List of found errors:\t1.Field: model_id;")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
-from tests.emulator.conftest import PARENT
+from tests.emulator.conftest import PARENT, create_endpoint
 
 
 def test_pending_operation_is_polled_at_ui_path(v1, admin):
@@ -70,3 +71,30 @@ def test_unknown_operation_is_not_found(emulator):
     response = requests.get(f"{emulator.rest_url}/v1/{PARENT}/operations/123", timeout=5)
     assert response.status_code == 404
     assert response.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_list_wait_and_cancel_operations_through_the_gapic_mixins(v1, admin):
+    from google.api_core import exceptions
+    from google.protobuf import duration_pb2
+
+    endpoint = create_endpoint(v1, "opsep")
+    listed = v1.endpoints.list_operations(request={"name": endpoint.name})
+    assert [op.name for op in listed.operations] and all(
+        op.name.startswith(endpoint.name + "/operations/") for op in listed.operations)
+    in_location = v1.endpoints.list_operations(request={"name": PARENT})
+    assert {op.name for op in listed.operations} <= {op.name for op in in_location.operations}
+
+    admin.hold_operations()
+    pending = v1.endpoints.create_endpoint(parent=PARENT, endpoint=v1.types.Endpoint(
+        display_name="held"))
+    name = pending.operation.name
+    op_id = name.rsplit("/", 1)[-1]
+    scoped = f"{PARENT}/operations/{op_id}"
+    waited = v1.endpoints.wait_operation(request={
+        "name": scoped, "timeout": duration_pb2.Duration(nanos=200_000_000)})
+    assert waited.name == name and not waited.done
+    v1.endpoints.cancel_operation(request={"name": scoped})  # best effort: accepted
+    admin.release_operations()
+    assert v1.endpoints.wait_operation(request={"name": name}).done
+    with pytest.raises(exceptions.NotFound):
+        v1.endpoints.cancel_operation(request={"name": f"{PARENT}/operations/123"})

@@ -56,6 +56,13 @@ def test_sdk_upload_deploy_predict_split_undeploy_delete(sdk, emulator):
     assert tags == {"", "v2"}
     prediction = endpoint.predict(instances=[[1]])
     assert prediction.deployed_model_id in deployed.values()
+    from google.api_core import exceptions
+
+    # As Vertex: a deployed model without an explanation spec cannot explain.
+    # (over REST the client picks its class from the HTTP status: 400 is BadRequest)
+    with pytest.raises(exceptions.BadRequest, match="does not support explanation") as caught:
+        endpoint.explain(instances=[[1]])
+    assert caught.value.response.json()["error"]["status"] == "FAILED_PRECONDITION"
 
     endpoint.undeploy_all(sync=True)
     endpoint = sdk.Endpoint(endpoint.resource_name)
@@ -63,3 +70,33 @@ def test_sdk_upload_deploy_predict_split_undeploy_delete(sdk, emulator):
     endpoint.delete(sync=True)
     model.delete(sync=True)
     assert sdk.Model.list() == []
+
+
+def test_sdk_model_update_changes_labels_description_and_display_name(sdk):
+    """UpdateModel (PATCH) used to answer 405."""
+    model = sdk.Model.upload(
+        display_name="before", serving_container_image_uri="us-docker.pkg.dev/test/echo:1",
+        labels={"vxdeploy-container": "echo"}, sync=True)
+    model.update(display_name="after", description="tuned",
+                 labels={"vxdeploy-container": "echo", "stage": "prod"})
+    again = sdk.Model(model.resource_name)
+    assert again.display_name == "after" and again.description == "tuned"
+    assert again.labels == {"vxdeploy-container": "echo", "stage": "prod"}
+    from google.api_core import exceptions
+
+    with pytest.raises(exceptions.BadRequest, match="Label key"):
+        model.update(labels={"Bad Key": "x"})
+
+
+def test_sdk_lazy_endpoint_that_does_not_exist_raises_not_found_on_every_read(sdk):
+    """`Endpoint(name)` does not fetch at once; any read of a missing one is NotFound."""
+    from google.api_core import exceptions
+
+    endpoint = sdk.Endpoint("projects/sdk-project/locations/us-central1/endpoints/424242")
+    for attr in ("display_name", "traffic_split", "create_time", "labels", "gca_resource"):
+        with pytest.raises(exceptions.NotFound):
+            getattr(endpoint, attr)
+    with pytest.raises(exceptions.NotFound):
+        endpoint.list_models()
+    with pytest.raises(exceptions.NotFound):
+        endpoint.predict(instances=[[1]])

@@ -52,6 +52,29 @@ def _field_is_repeated(descriptor: Any, dotted_camel: str) -> bool:
     return False
 
 
+def _field(descriptor: Any, dotted_camel: str) -> Any:
+    field = None
+    for part in dotted_camel.split("."):
+        if descriptor is None:
+            return None
+        field = descriptor.fields_by_camelcase_name.get(part) or descriptor.fields_by_name.get(part)
+        if field is None:
+            return None
+        descriptor = field.message_type
+    return field
+
+
+def _mask_to_json(value: str) -> str:
+    """A FieldMask query value in proto3 JSON form (camelCase paths).
+
+    gcloud sends `updateMask=display_name,traffic_split` (snake_case) where the GAPIC
+    clients send camelCase; Google's front end accepts both spellings, json_format only
+    the latter.
+    """
+    return ",".join(".".join(_camel(part) for part in path.strip().split("."))
+                    for path in value.split(",") if path.strip())
+
+
 def decode_request(route: Route, path_vars: dict[str, str], query: str, body: bytes) -> Any:
     """Build the route's request message from path variables, query string and body."""
     request_type = route.request_type
@@ -69,13 +92,17 @@ def decode_request(route: Route, path_vars: dict[str, str], query: str, body: by
         else:
             data[_camel(route.body)] = parsed
     grouped: dict[str, list[str]] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
+    for key, item in parse_qsl(query, keep_blank_values=True):
         if key in _TRANSPORT_PARAMS:
             continue
-        grouped.setdefault(key, []).append(value)
+        grouped.setdefault(key, []).append(item)
     for key, values in grouped.items():
         camel_key = ".".join(_camel(part) for part in key.split("."))
         value: Any = values if _field_is_repeated(pb.DESCRIPTOR, camel_key) else values[-1]
+        field = _field(pb.DESCRIPTOR, camel_key)
+        if field is not None and field.message_type is not None and \
+                field.message_type.full_name == "google.protobuf.FieldMask":
+            value = _mask_to_json(",".join(values))
         _set_path(data, camel_key, value)
     for dotted, value in path_vars.items():
         _set_path(data, dotted, value)

@@ -52,6 +52,8 @@ def snapshot() -> dict[str, Any]:
     messages: dict[str, list[str]] = {}
     for route in all_routes():
         for message_type in (route.request_type, route.response_type):
+            if message_type is None:  # google.protobuf.Empty (CancelOperation)
+                continue
             descriptor = _descriptor(message_type)
             messages[descriptor.full_name] = _fields(descriptor)
     for version in VERSIONS:

@@ -11,7 +11,7 @@ from typing import Any
 
 from google.cloud.aiplatform_v1beta1 import types as t
 
-from vxdeploy.emulator import endpoints_service, models_service
+from vxdeploy.emulator import endpoints_service, models_service, prediction
 from vxdeploy.emulator.faults import Faults
 from vxdeploy.emulator.names import parse
 from vxdeploy.emulator.operations import OperationManager
@@ -33,7 +33,8 @@ from vxdeploy.emulator.store import StateStore
 log = logging.getLogger("vxdeploy.emulator")
 
 HANDLERS: dict[str, Callable[..., Any]] = {**models_service.HANDLERS,
-                                           **endpoints_service.HANDLERS}
+                                           **endpoints_service.HANDLERS,
+                                           "Explain": prediction.explain}
 
 
 def _require_engine(model: t.Model) -> None:

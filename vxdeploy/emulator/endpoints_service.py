@@ -13,12 +13,18 @@ from typing import TYPE_CHECKING, Any
 from google.cloud.aiplatform_v1beta1 import types as t
 
 from vxdeploy.emulator import models_service, rules
-from vxdeploy.emulator.errors import ApiError, failed_precondition, invalid, not_found
+from vxdeploy.emulator.errors import (
+    ApiError,
+    bad_field,
+    failed_precondition,
+    invalid,
+    not_found,
+)
 from vxdeploy.emulator.names import parse, parse_parent
 from vxdeploy.emulator.store import new_etag
 
 if TYPE_CHECKING:
-    from vxdeploy.emulator.core import Emulator
+    from vxdeploy.emulator.context import Deployer, HasOperations, HasStore
 
 # UpdateEndpoint may change these; everything else is immutable or output-only.
 UPDATABLE = ("display_name", "description", "labels", "traffic_split",
@@ -35,7 +41,7 @@ def _endpoint_id(endpoint_name: str) -> str:
     return endpoint_name.rsplit("/", 1)[-1]
 
 
-def get_endpoint_record(emu: Emulator, name: str, field: str = "name") -> t.Endpoint:
+def get_endpoint_record(emu: HasStore, name: str, field: str = "name") -> t.Endpoint:
     rname = parse(name, "endpoints", field)
     endpoint = emu.store.endpoints.get(rname.base)
     if endpoint is None:
@@ -43,12 +49,24 @@ def get_endpoint_record(emu: Emulator, name: str, field: str = "name") -> t.Endp
     return endpoint
 
 
+def service_attachment(endpoint_name: str, deployed_model_id: str) -> str:
+    """The Compute Engine service attachment Vertex creates for a model deployed to a
+    Private Service Connect endpoint: it lives in a Google-managed tenant project
+    (`...-tp`) in the endpoint's region. Stable per deployed model, like Vertex's."""
+    import hashlib
+
+    rname = parse(endpoint_name, "endpoints")
+    digest = hashlib.sha256(f"{endpoint_name}/{deployed_model_id}".encode()).hexdigest()
+    return (f"projects/{digest[:16]}-tp/regions/{rname.location}/serviceAttachments/"
+            f"gkedpm-{digest[16:46]}")
+
+
 def _touch(endpoint: t.Endpoint) -> None:
     endpoint.update_time = datetime.now(tz=UTC)
     endpoint.etag = new_etag()
 
 
-def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: str) -> Any:
+def create_endpoint(emu: Deployer, request: t.CreateEndpointRequest, version: str) -> Any:
     parse_parent(request.parent)
     endpoint = t.Endpoint(request.endpoint)
     rules.require(bool(endpoint.display_name), "Endpoint.display_name is required.",
@@ -57,12 +75,13 @@ def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: st
     if endpoint.network and endpoint.private_service_connect_config.enable_private_service_connect:
         raise invalid("network and private_service_connect_config are mutually exclusive.",
                       "endpoint.network")
-    with emu.store.lock:
+    with emu.store.transaction():
         if request.endpoint_id:
             if not rules.ENDPOINT_ID.match(request.endpoint_id):
-                raise invalid(f"endpoint_id {request.endpoint_id!r} is invalid: a number of up to "
-                              "19 digits not starting with 0, or 1-63 characters of [a-z0-9-] "
-                              "starting with a letter.", "endpoint_id")
+                raise bad_field("endpoint_id", f"endpoint_id {request.endpoint_id!r} is invalid: "
+                                "a number of up to 9 digits not starting with 0, or 1-63 "
+                                "characters of [a-z0-9-] starting with a letter and ending "
+                                "with a letter or digit.")
             endpoint_id = request.endpoint_id
         else:
             endpoint_id = emu.store.new_id()
@@ -77,18 +96,17 @@ def create_endpoint(emu: Emulator, request: t.CreateEndpointRequest, version: st
         endpoint.update_time = now
         endpoint.etag = new_etag()
         emu.store.endpoints[name] = endpoint
-        emu.store.save()
         result = t.Endpoint(endpoint)
     return emu.ops.start(parent=name, version=version,
                          metadata=t.CreateEndpointOperationMetadata(), work=lambda: result)
 
 
-def get_endpoint(emu: Emulator, request: t.GetEndpointRequest, version: str) -> t.Endpoint:
+def get_endpoint(emu: Deployer, request: t.GetEndpointRequest, version: str) -> t.Endpoint:
     with emu.store.lock:
         return t.Endpoint(get_endpoint_record(emu, request.name))
 
 
-def list_endpoints(emu: Emulator, request: t.ListEndpointsRequest, version: str,
+def list_endpoints(emu: Deployer, request: t.ListEndpointsRequest, version: str,
                    order_by: str = "") -> t.ListEndpointsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
@@ -100,7 +118,7 @@ def list_endpoints(emu: Emulator, request: t.ListEndpointsRequest, version: str,
     return t.ListEndpointsResponse(endpoints=page, next_page_token=token)
 
 
-def update_endpoint(emu: Emulator, request: t.UpdateEndpointRequest, version: str) -> t.Endpoint:
+def update_endpoint(emu: Deployer, request: t.UpdateEndpointRequest, version: str) -> t.Endpoint:
     paths = list(request.update_mask.paths)
     rules.require(bool(paths), "update_mask is required; updatable fields: "
                   f"{', '.join(UPDATABLE)}.", "update_mask")
@@ -108,7 +126,7 @@ def update_endpoint(emu: Emulator, request: t.UpdateEndpointRequest, version: st
         if path not in UPDATABLE:
             raise invalid(f"update_mask path {path!r} cannot be updated; updatable fields: "
                           f"{', '.join(UPDATABLE)}.", "update_mask")
-    with emu.store.lock:
+    with emu.store.transaction():
         endpoint = get_endpoint_record(emu, request.endpoint.name, "endpoint.name")
         if request.endpoint.etag and request.endpoint.etag != endpoint.etag:
             raise ApiError("ABORTED", f"The etag {request.endpoint.etag!r} does not match the "
@@ -127,11 +145,10 @@ def update_endpoint(emu: Emulator, request: t.UpdateEndpointRequest, version: st
         for path in paths:
             setattr(endpoint, path, getattr(new, path))
         _touch(endpoint)
-        emu.store.save()
         return t.Endpoint(endpoint)
 
 
-def delete_endpoint(emu: Emulator, request: t.DeleteEndpointRequest, version: str) -> Any:
+def delete_endpoint(emu: Deployer, request: t.DeleteEndpointRequest, version: str) -> Any:
     with emu.store.lock:
         endpoint = get_endpoint_record(emu, request.name)
         if endpoint.deployed_models:
@@ -141,9 +158,8 @@ def delete_endpoint(emu: Emulator, request: t.DeleteEndpointRequest, version: st
         name = endpoint.name
 
     def work() -> None:
-        with emu.store.lock:
+        with emu.store.transaction():
             emu.store.endpoints.pop(name, None)
-            emu.store.save()
 
     return emu.ops.start(parent=name, version=version, metadata=t.DeleteOperationMetadata(),
                          work=work)
@@ -170,7 +186,7 @@ def is_scale_to_zero(dm: t.DeployedModel) -> bool:
             and "scale_to_zero_spec" in dm.dedicated_resources)
 
 
-def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> Any:
+def deploy_model(emu: Deployer, request: t.DeployModelRequest, version: str) -> Any:
     dm = t.DeployedModel(request.deployed_model)
     split = dict(request.traffic_split)
     _check_resources(dm, version)
@@ -202,6 +218,9 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
         if not dm.display_name:
             dm.display_name = model.display_name
         dm.create_time = datetime.now(tz=UTC)
+        if endpoint.private_service_connect_config.enable_private_service_connect:
+            dm.private_endpoints = t.PrivateEndpoints(
+                service_attachment=service_attachment(endpoint_name, dm.id))
         storage_uri = emu.store.artifacts.get(f"{model.name}@{model.version_id}", "")
         model_copy = t.Model(model)
         try:  # bad serving labels fail the call itself, before any operation exists
@@ -213,7 +232,7 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
     def work() -> t.DeployModelResponse:
         try:
             emu.start_deployment(deployment, dm)
-            with emu.store.lock:
+            with emu.store.transaction():
                 current = emu.store.endpoints.get(endpoint_name)
                 if current is None:
                     emu.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm.id}")
@@ -223,7 +242,6 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
                     current.traffic_split = {(dm.id if k == "0" else k): v
                                              for k, v in split.items()}
                 _touch(current)
-                emu.store.save()
             return t.DeployModelResponse(deployed_model=dm)
         finally:
             with emu.store.lock:
@@ -233,7 +251,7 @@ def deploy_model(emu: Emulator, request: t.DeployModelRequest, version: str) -> 
                          metadata=t.DeployModelOperationMetadata(), work=work)
 
 
-def undeploy_model(emu: Emulator, request: t.UndeployModelRequest, version: str) -> Any:
+def undeploy_model(emu: Deployer, request: t.UndeployModelRequest, version: str) -> Any:
     with emu.store.lock:
         endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
         dm = _deployed(endpoint, request.deployed_model_id)
@@ -261,13 +279,12 @@ def undeploy_model(emu: Emulator, request: t.UndeployModelRequest, version: str)
         dm_id = dm.id
 
     def work() -> t.UndeployModelResponse:
-        with emu.store.lock:
+        with emu.store.transaction():
             current = emu.store.endpoints.get(endpoint_name)
             if current is not None:
                 current.deployed_models = [d for d in current.deployed_models if d.id != dm_id]
                 current.traffic_split = new_split if current.deployed_models else {}
                 _touch(current)
-                emu.store.save()
         emu.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm_id}")
         return t.UndeployModelResponse()
 
@@ -275,7 +292,7 @@ def undeploy_model(emu: Emulator, request: t.UndeployModelRequest, version: str)
                          metadata=t.UndeployModelOperationMetadata(), work=work)
 
 
-def mutate_deployed_model(emu: Emulator, request: t.MutateDeployedModelRequest,
+def mutate_deployed_model(emu: Deployer, request: t.MutateDeployedModelRequest,
                           version: str) -> Any:
     paths = list(request.update_mask.paths)
     rules.require(bool(paths), "update_mask is required; mutable fields: "
@@ -306,22 +323,44 @@ def mutate_deployed_model(emu: Emulator, request: t.MutateDeployedModelRequest,
         key = f"{_endpoint_id(endpoint_name)}/{updated.id}"
         if not is_scale_to_zero(updated):
             emu.servers.scale(key, replicas)
-        with emu.store.lock:
+        with emu.store.transaction():
             live = emu.store.endpoints.get(endpoint_name)
             if live is None:
                 raise ApiError("NOT_FOUND", f'Endpoint "{endpoint_name}" was deleted.')
             live.deployed_models = [updated if d.id == updated.id else d
                                     for d in live.deployed_models]
             _touch(live)
-            emu.store.save()
         return t.MutateDeployedModelResponse(deployed_model=updated)
 
     return emu.ops.start(parent=endpoint_name, version=version,
                          metadata=t.MutateDeployedModelOperationMetadata(), work=work)
 
 
-def get_operation(emu: Emulator, request: Any, version: str) -> dict[str, Any]:
+def get_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
     return emu.ops.get(request.name)
+
+
+def list_operations(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
+    if request.filter:
+        raise invalid("ListOperations filters are not supported by the local emulator.",
+                      "filter")
+    operations = emu.ops.list(request.name)
+    page, token = rules.paginate(operations, request.page_size, request.page_token)
+    out: dict[str, Any] = {"operations": page}
+    if token:
+        out["nextPageToken"] = token
+    return out
+
+
+def wait_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
+    timeout = request.timeout.ToTimedelta().total_seconds() \
+        if request.HasField("timeout") else None
+    return emu.ops.wait_for(request.name, timeout)
+
+
+def cancel_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
+    emu.ops.cancel(request.name)
+    return {}  # google.protobuf.Empty
 
 
 HANDLERS = {
@@ -334,4 +373,7 @@ HANDLERS = {
     "UndeployModel": undeploy_model,
     "MutateDeployedModel": mutate_deployed_model,
     "GetOperation": get_operation,
+    "ListOperations": list_operations,
+    "WaitOperation": wait_operation,
+    "CancelOperation": cancel_operation,
 }

@@ -98,6 +98,16 @@ def invalid(message: str, field: str | None = None) -> ApiError:
     return ApiError("INVALID_ARGUMENT", message, details=details)
 
 
+def bad_field(field: str, description: str) -> ApiError:
+    """INVALID_ARGUMENT for a malformed id or name, in the shape Vertex's request validation
+    uses: `List of found errors:\t1.Field: F; Message: M\t` plus a BadRequest violation."""
+    return ApiError("INVALID_ARGUMENT",
+                    f"List of found errors:\t1.Field: {field}; Message: {description}\t",
+                    details=[{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                              "fieldViolations": [{"field": field,
+                                                   "description": description}]}])
+
+
 def not_found(resource: str, kind: str = "Resource") -> ApiError:
     return ApiError("NOT_FOUND", f'{kind} "{resource}" not found.',
                     details=[{"@type": "type.googleapis.com/google.rpc.ResourceInfo",

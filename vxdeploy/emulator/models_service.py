@@ -17,12 +17,18 @@ from urllib.parse import unquote, urlparse
 from google.cloud.aiplatform_v1beta1 import types as t
 
 from vxdeploy.emulator import rules
-from vxdeploy.emulator.errors import ApiError, failed_precondition, invalid, not_found
+from vxdeploy.emulator.errors import (
+    ApiError,
+    bad_field,
+    failed_precondition,
+    invalid,
+    not_found,
+)
 from vxdeploy.emulator.names import ResourceName, parse, parse_parent
 from vxdeploy.emulator.store import ModelRecord, new_etag
 
 if TYPE_CHECKING:
-    from vxdeploy.emulator.core import Emulator
+    from vxdeploy.emulator.context import HasStore, Registry
 
 DEFAULT_ALIAS = "default"
 
@@ -37,7 +43,7 @@ def local_artifact_path(uri: str) -> Path | None:
     return None
 
 
-def resolve(emu: Emulator, name: str, field: str = "name") -> tuple[ResourceName, ModelRecord,
+def resolve(emu: HasStore, name: str, field: str = "name") -> tuple[ResourceName, ModelRecord,
                                                                        t.Model]:
     """A model name (with optional @version or @alias) -> its record and version."""
     rname = parse(name, "models", field)
@@ -53,7 +59,7 @@ def resolve(emu: Emulator, name: str, field: str = "name") -> tuple[ResourceName
     raise not_found(name, "Model version")
 
 
-def view(emu: Emulator, model: t.Model) -> t.Model:
+def view(emu: HasStore, model: t.Model) -> t.Model:
     """The Model as clients see it: output-only `deployed_models` filled from endpoints."""
     out = t.Model(model)
     refs = []
@@ -111,7 +117,7 @@ def _check_model(model: t.Model) -> None:
                           "gs://bucket/path, file:///path or a local path.", "model.artifact_uri")
 
 
-def upload_model(emu: Emulator, request: t.UploadModelRequest, version: str) -> Any:
+def upload_model(emu: Registry, request: t.UploadModelRequest, version: str) -> Any:
     project, location = parse_parent(request.parent)
     model = t.Model(request.model)
     _check_model(model)
@@ -128,8 +134,9 @@ def upload_model(emu: Emulator, request: t.UploadModelRequest, version: str) -> 
             model_name = rname.base
         else:
             if request.model_id and not rules.RESOURCE_ID.match(request.model_id):
-                raise invalid(f"model_id {request.model_id!r} is invalid: up to 63 characters "
-                              "of [a-z0-9_-], starting with a letter.", "model_id")
+                raise bad_field("model_id", f"model_id {request.model_id!r} is invalid: up to 63 "
+                                "characters of [a-z0-9_-]; the first cannot be a number or "
+                                "hyphen.")
             model_id = request.model_id or emu.store.new_id()
             model_name = f"{request.parent}/models/{model_id}"
             if model_name in emu.store.models or model_name in emu.pending_models:
@@ -146,7 +153,7 @@ def upload_model(emu: Emulator, request: t.UploadModelRequest, version: str) -> 
     return emu.ops.start(parent=model_name, version=version, metadata=metadata, work=work)
 
 
-def _register(emu: Emulator, model: t.Model, model_name: str, project: str,
+def _register(emu: Registry, model: t.Model, model_name: str, project: str,
               location: str) -> t.UploadModelResponse:
     with emu.store.lock:
         record = emu.store.models.get(model_name) or ModelRecord()
@@ -179,24 +186,23 @@ def _register(emu: Emulator, model: t.Model, model_name: str, project: str,
     model.etag = new_etag()
     model.supported_deployment_resources_types = [
         t.Model.DeploymentResourcesType.DEDICATED_RESOURCES]
-    with emu.store.lock:
+    with emu.store.transaction():
         record = emu.store.models.setdefault(model_name, record)
         first = not record.versions
         model.create_time = now if first else next(iter(record.versions.values())).create_time
         record.versions[version_id] = model
         _move_aliases(record, model, ([DEFAULT_ALIAS] if first else []) + requested_aliases)
         emu.store.artifacts[f"{model_name}@{version_id}"] = copy
-        emu.store.save()
     return t.UploadModelResponse(model=model_name, model_version_id=version_id)
 
 
-def get_model(emu: Emulator, request: t.GetModelRequest, version: str) -> t.Model:
+def get_model(emu: Registry, request: t.GetModelRequest, version: str) -> t.Model:
     with emu.store.lock:
         _rname, _record, model = resolve(emu, request.name)
         return view(emu, model)
 
 
-def list_models(emu: Emulator, request: t.ListModelsRequest, version: str,
+def list_models(emu: Registry, request: t.ListModelsRequest, version: str,
                 order_by: str = "") -> t.ListModelsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
@@ -214,7 +220,7 @@ def list_models(emu: Emulator, request: t.ListModelsRequest, version: str,
     return t.ListModelsResponse(models=page, next_page_token=token)
 
 
-def list_model_versions(emu: Emulator, request: t.ListModelVersionsRequest, version: str,
+def list_model_versions(emu: Registry, request: t.ListModelVersionsRequest, version: str,
                         order_by: str = "") -> t.ListModelVersionsResponse:
     match = rules.parse_filter(request.filter)
     with emu.store.lock:
@@ -228,11 +234,49 @@ def list_model_versions(emu: Emulator, request: t.ListModelVersionsRequest, vers
     return t.ListModelVersionsResponse(models=page, next_page_token=token)
 
 
-def merge_version_aliases(emu: Emulator, request: t.MergeVersionAliasesRequest,
+# UpdateModel may change these. The first three belong to the Model and are shared by its
+# versions; version_description belongs to the version named (the default one without @).
+MODEL_UPDATABLE = ("display_name", "description", "labels")
+VERSION_UPDATABLE = ("version_description",)
+
+
+def update_model(emu: Registry, request: t.UpdateModelRequest, version: str) -> t.Model:
+    paths = list(request.update_mask.paths)
+    allowed = (*MODEL_UPDATABLE, *VERSION_UPDATABLE)
+    rules.require(bool(paths), f"update_mask is required; updatable fields: "
+                  f"{', '.join(allowed)}.", "update_mask")
+    for path in paths:
+        if path not in allowed:
+            raise invalid(f"update_mask path {path!r} cannot be updated; updatable fields: "
+                          f"{', '.join(allowed)}.", "update_mask")
+    new = request.model
+    if "display_name" in paths:
+        rules.require(bool(new.display_name), "Model.display_name must not be empty.",
+                      "model.display_name")
+    if "labels" in paths:
+        rules.check_labels(dict(new.labels), "model.labels")
+    with emu.store.transaction():
+        _rname, record, model = resolve(emu, new.name, "model.name")
+        if new.etag and new.etag != model.etag:
+            raise ApiError("ABORTED", f"The etag {new.etag!r} does not match the current etag "
+                           f"of {model.name}@{model.version_id}: it was changed since you read "
+                           "it. Read it again and retry.")
+        now = datetime.now(tz=UTC)
+        for path in paths:
+            targets = [model] if path in VERSION_UPDATABLE else list(record.versions.values())
+            for target in targets:
+                setattr(target, path, getattr(new, path))
+                target.update_time = now
+                target.etag = new_etag()
+        model.version_update_time = now
+        return view(emu, model)
+
+
+def merge_version_aliases(emu: Registry, request: t.MergeVersionAliasesRequest,
                           version: str) -> t.Model:
     rules.require(bool(request.version_aliases), "version_aliases must not be empty.",
                   "version_aliases")
-    with emu.store.lock:
+    with emu.store.transaction():
         rname, record, model = resolve(emu, request.name)
         if rname.version is None:
             raise invalid("name must name a version: models/ID@VERSION.", "name")
@@ -240,11 +284,10 @@ def merge_version_aliases(emu: Emulator, request: t.MergeVersionAliasesRequest,
         now = datetime.now(tz=UTC)
         model.version_update_time = now
         model.etag = new_etag()
-        emu.store.save()
         return view(emu, model)
 
 
-def _deployed_refs(emu: Emulator, model_name: str, version_id: str | None) -> list[str]:
+def _deployed_refs(emu: HasStore, model_name: str, version_id: str | None) -> list[str]:
     found = []
     for endpoint in emu.store.endpoints.values():
         for dm in endpoint.deployed_models:
@@ -253,7 +296,7 @@ def _deployed_refs(emu: Emulator, model_name: str, version_id: str | None) -> li
     return found
 
 
-def delete_model(emu: Emulator, request: t.DeleteModelRequest, version: str) -> Any:
+def delete_model(emu: Registry, request: t.DeleteModelRequest, version: str) -> Any:
     with emu.store.lock:
         rname = parse(request.name, "models")
         if rname.version is not None:
@@ -268,18 +311,17 @@ def delete_model(emu: Emulator, request: t.DeleteModelRequest, version: str) -> 
                 f"{', '.join(deployed)}. Undeploy it first.")
 
     def work() -> None:
-        with emu.store.lock:
+        with emu.store.transaction():
             emu.store.models.pop(rname.base, None)
             for key in [k for k in emu.store.artifacts if k.startswith(rname.base + "@")]:
                 del emu.store.artifacts[key]
-            emu.store.save()
         shutil.rmtree(emu.store.state_dir / "artifacts" / rname.id, ignore_errors=True)
 
     return emu.ops.start(parent=rname.base, version=version,
                          metadata=t.DeleteOperationMetadata(), work=work)
 
 
-def delete_model_version(emu: Emulator, request: t.DeleteModelVersionRequest,
+def delete_model_version(emu: Registry, request: t.DeleteModelVersionRequest,
                          version: str) -> Any:
     with emu.store.lock:
         rname, record, model = resolve(emu, request.name)
@@ -297,10 +339,9 @@ def delete_model_version(emu: Emulator, request: t.DeleteModelVersionRequest,
         version_id = model.version_id
 
     def work() -> None:
-        with emu.store.lock:
+        with emu.store.transaction():
             record.versions.pop(version_id, None)
             emu.store.artifacts.pop(f"{rname.base}@{version_id}", None)
-            emu.store.save()
         shutil.rmtree(emu.store.state_dir / "artifacts" / rname.id / version_id,
                       ignore_errors=True)
 
@@ -313,6 +354,7 @@ HANDLERS = {
     "GetModel": get_model,
     "ListModels": list_models,
     "ListModelVersions": list_model_versions,
+    "UpdateModel": update_model,
     "MergeVersionAliases": merge_version_aliases,
     "DeleteModel": delete_model,
     "DeleteModelVersion": delete_model_version,

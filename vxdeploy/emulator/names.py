@@ -6,7 +6,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from vxdeploy.emulator.errors import invalid
+from vxdeploy import catalog
+from vxdeploy.emulator.errors import bad_field, invalid
 
 _NAME = re.compile(r"^projects/([^/]+)/locations/([^/]+)/(models|endpoints)/([^/@]+)(?:@(.+))?$")
 
@@ -35,6 +36,7 @@ def parse(name: str, collection: str, field: str = "name") -> ResourceName:
         raise invalid(f"Invalid resource name {name!r}; expected "
                       f"projects/PROJECT/locations/LOCATION/{collection}/ID.", field)
     project, location, coll, rid, version = match.groups()
+    check_location(location, field)
     if version is not None and collection != "models":
         raise invalid(f"Invalid resource name {name!r}: only models take @VERSION.", field)
     return ResourceName(project, location, coll, rid, version)
@@ -45,7 +47,16 @@ def parse_parent(parent: str, field: str = "parent") -> tuple[str, str]:
     if not match:
         raise invalid(f"Invalid parent {parent!r}; expected projects/PROJECT/locations/LOCATION.",
                       field)
+    check_location(match.group(2), field)
     return match.group(1), match.group(2)
+
+
+def check_location(location: str, field: str) -> None:
+    """A location must be a region where Vertex serves online prediction (the local
+    emulator stands for every one of them on one URL)."""
+    if location not in catalog.REGIONS:
+        raise bad_field(field, f"Location \"{location}\" is not a Vertex AI region for "
+                        f"online prediction; allowed: {', '.join(catalog.REGIONS)}.")
 
 
 def project_number(project: str) -> str:

@@ -9,6 +9,7 @@ clients' polling paths (`/ui/...` for Python, `/v1/...` for gcloud) are exercise
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,10 @@ from vxdeploy.emulator.errors import ApiError
 from vxdeploy.emulator.store import StateStore
 
 VERSION_KEY = "_version"  # the API version the operation was created through
+# `projects/P/locations/L/operations/ID`: the location-scoped name gcloud's help gives for an
+# operation that lives under a resource (`.../endpoints/E/operations/ID`).
+_LOCATION_SCOPED = re.compile(r"^(projects/[^/]+/locations/[^/]+)/operations/([^/]+)$")
+MAX_WAIT_S = 60.0  # WaitOperation without a timeout waits at most this long, then answers
 
 
 def rfc3339(epoch: float | None = None) -> str:
@@ -69,9 +74,8 @@ class OperationManager:
         record = json_format.MessageToDict(op)
         record[VERSION_KEY] = version
         event = threading.Event()
-        with self.store.lock:
+        with self.store.transaction():
             self.store.operations[name] = record
-            self.store.save()
         with self._cond:
             self._events[name] = event
             if self.hold:
@@ -112,22 +116,54 @@ class OperationManager:
             op.response.CopyFrom(_pack(response, version))
         record = json_format.MessageToDict(op)
         record[VERSION_KEY] = version
-        with self.store.lock:
+        with self.store.transaction():
             self.store.operations[name] = record
-            self.store.save()
+
+    def _resolve(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The stored name and record for a resource- or location-scoped operation name."""
+        with self.store.lock:
+            record = self.store.operations.get(name)
+            if record is not None:
+                return name, record
+            scoped = _LOCATION_SCOPED.match(name)
+            if scoped is not None:
+                location, op_id = scoped.groups()
+                for stored, candidate in self.store.operations.items():
+                    if stored.startswith(location + "/") and \
+                            stored.endswith(f"/operations/{op_id}"):
+                        return stored, candidate
+        raise ApiError("NOT_FOUND", f'Operation "{name}" not found.')
 
     def get(self, name: str) -> dict[str, Any]:
         """The Operation JSON as a client should see it now (pending while held or delayed)."""
-        with self.store.lock:
-            record = self.store.operations.get(name)
-        if record is None:
-            raise ApiError("NOT_FOUND", f'Operation "{name}" not found.')
+        name, record = self._resolve(name)
         visible = {k: v for k, v in record.items() if k != VERSION_KEY}
         if record.get("done") and self._pending_by_fault(name):
             visible = {"name": visible["name"], "metadata": visible["metadata"], "done": False}
         if not visible.get("done"):
             visible.pop("done", None)  # proto3 JSON omits false
         return visible
+
+    def list(self, parent: str) -> list[dict[str, Any]]:
+        """Operations under `parent`: a location (all of it) or one model or endpoint."""
+        with self.store.lock:
+            names = [n for n in self.store.operations if n.startswith(parent + "/")]
+        return [self.get(n) for n in names]
+
+    def wait_for(self, name: str, timeout_s: float | None) -> dict[str, Any]:
+        """WaitOperation: block until done or `timeout_s` (capped), then answer as get()."""
+        name, _record = self._resolve(name)
+        deadline = time.monotonic() + min(timeout_s or MAX_WAIT_S, MAX_WAIT_S)
+        self.wait(name, max(deadline - time.monotonic(), 0.0))
+        while not self.get(name).get("done") and time.monotonic() < deadline:
+            time.sleep(0.05)  # held or delayed by a fault: done only when it is released
+        return self.get(name)
+
+    def cancel(self, name: str) -> None:
+        """CancelOperation is best effort on Vertex, success not guaranteed: here the work
+        (a server start, a copy) is not interrupted and the operation ends as it would
+        have. Unknown names are NOT_FOUND."""
+        self._resolve(name)
 
     def _pending_by_fault(self, name: str) -> bool:
         with self._cond:

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlparse
 
 from vxdeploy.emulator.endpoints_service import get_endpoint_record, is_scale_to_zero
@@ -44,6 +44,15 @@ class Target:
     limit_bytes: int
 
 
+class Answer(NamedTuple):
+    """One Predict or RawPredict answer: status, content type, body and extra headers."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: dict[str, str]
+
+
 class _Pool(threading.local):
     """One keep-alive connection per model server per HTTP thread."""
 
@@ -58,9 +67,11 @@ def _connection(base_url: str, timeout: float) -> http.client.HTTPConnection:
     conn = _pool.connections.get(base_url)
     if conn is None:
         parsed = urlparse(base_url)
-        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+        conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port,
+                                          timeout=timeout)
         conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if conn.sock is not None:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         _pool.connections[base_url] = conn
     conn.timeout = timeout
     if conn.sock is not None:
@@ -151,8 +162,12 @@ class Router:
         return next(t for t, share in reversed(targets) if share > 0)
 
     def predict(self, endpoint_name: str, body: bytes, *, raw: bool,
-                content_type: str) -> tuple[int, str, bytes]:
-        """(HTTP status, content type, body) of one Predict or RawPredict call."""
+                content_type: str) -> Answer:
+        """The answer to one Predict or RawPredict call.
+
+        RawPredict answers carry `X-Vertex-AI-Endpoint-Id` and `X-Vertex-AI-Deployed-Model-Id`
+        as the rawPredict reference documents: the raw body has no room for them.
+        """
         started = time.perf_counter()
         target = self.choose(endpoint_name)
         if len(body) > target.limit_bytes:
@@ -171,8 +186,10 @@ class Router:
                     out = json.dumps({"contentType": out_type or "application/json",
                                       "data": base64.b64encode(out).decode()}).encode()
                     out_type = "application/json"
-                return status, out_type, out
-            return status, "application/json; charset=UTF-8", _decorate(target, out)
+                return Answer(status, out_type, out, {
+                    "X-Vertex-AI-Endpoint-Id": target.endpoint_id,
+                    "X-Vertex-AI-Deployed-Model-Id": target.deployed_model_id})
+            return Answer(status, "application/json; charset=UTF-8", _decorate(target, out), {})
         except ApiError as error:
             status = error.http_status
             raise
@@ -183,9 +200,11 @@ class Router:
         emu = self.emu
         key = f"{target.endpoint_id}/{target.deployed_model_id}"
         latency_ms, fail_status = emu.faults.model(target.deployed_model_id)
+        # Read the deployment once: an undeploy racing this request removes it from the
+        # registry, and a second lookup would find None (and answer 500, not UNAVAILABLE).
+        deployment = emu.servers.get(key)
         server = emu.servers.pick(key)
-        if server is None:
-            deployment = emu.servers.get(key)
+        if server is None or deployment is None:
             if target.scale_to_zero and deployment is not None:
                 emu.servers.start_async(deployment, 1)
                 raise ApiError("RESOURCE_EXHAUSTED", f"DeployedModel {target.deployed_model_id} "
@@ -198,7 +217,7 @@ class Router:
         if fail_status:
             raise ApiError(status_for_http(fail_status), f"Injected failure of DeployedModel "
                            f"{target.deployed_model_id}.", http_status=fail_status)
-        spec = emu.servers.get(key).specs[0]
+        spec = deployment.specs[0]
         try:
             status, out_type, out = forward(server.base_url, spec.predict_route, body,
                                             content_type, target.timeout_s)
@@ -272,3 +291,31 @@ def _decorate(target: Target, out: bytes) -> bytes:
     if "metadata" in data:
         response["metadata"] = data["metadata"]
     return json.dumps(response, separators=(",", ":")).encode()
+
+
+def explain(emu: Emulator, request: Any, version: str) -> Any:
+    """Explain: Vertex answers FAILED_PRECONDITION for a deployed model without an
+    explanation spec; the emulator computes no attributions, so a model with one is
+    UNIMPLEMENTED here rather than answered with made-up numbers."""
+    from google.cloud.aiplatform_v1beta1 import types as t
+
+    with emu.store.lock:
+        endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
+        wanted = request.deployed_model_id
+        if wanted:
+            dm = next((d for d in endpoint.deployed_models if d.id == wanted), None)
+            if dm is None:
+                raise ApiError("NOT_FOUND", f"DeployedModel {wanted} does not exist in "
+                               f"{endpoint.name}.")
+        else:
+            target = emu.router.choose(endpoint.name)
+            dm = next(d for d in endpoint.deployed_models if d.id == target.deployed_model_id)
+        record = emu.store.models.get(dm.model)
+        model = record.versions.get(dm.model_version_id) if record else None
+        has_spec = "explanation_spec" in dm or (model is not None and "explanation_spec" in model)
+    if not has_spec:
+        raise failed_precondition(f"Deployed model {dm.id} does not support explanation.")
+    raise ApiError("UNIMPLEMENTED", f"Deployed model {dm.id} has an explanation spec, but the "
+                   "local emulator computes no explanations; use Predict locally and Explain "
+                   "on Vertex.")
+    return t.ExplainResponse()  # pragma: no cover - the type this RPC answers

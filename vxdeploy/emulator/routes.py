@@ -19,19 +19,25 @@ VERSIONS = ("v1", "v1beta1")
 # service -> (transport module under services/, transport class, the RPCs served)
 SERVED: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ModelService": ("model_service", "ModelServiceRestTransport", (
-        "UploadModel", "GetModel", "ListModels", "ListModelVersions", "MergeVersionAliases",
+        "UploadModel", "GetModel", "ListModels", "ListModelVersions", "UpdateModel",
+        "MergeVersionAliases",
         "DeleteModel", "DeleteModelVersion")),
     "EndpointService": ("endpoint_service", "EndpointServiceRestTransport", (
         "CreateEndpoint", "GetEndpoint", "ListEndpoints", "UpdateEndpoint", "DeleteEndpoint",
-        "DeployModel", "UndeployModel", "MutateDeployedModel", "GetOperation")),
+        "DeployModel", "UndeployModel", "MutateDeployedModel", "GetOperation",
+        "ListOperations", "WaitOperation", "CancelOperation")),
     "PredictionService": ("prediction_service", "PredictionServiceRestTransport", (
-        "Predict", "RawPredict")),
+        "Predict", "RawPredict", "Explain")),
 }
 
 # Operations live under the resources the emulator serves; the mixin has ~100 templates
-# for every Vertex resource kind, of which these are the ones an operation here can have.
+# for every Vertex resource kind, of which these are the ones an operation here can have:
+# location-scoped (`locations/L/operations/ID`, the form gcloud's help gives) or
+# resource-scoped (`locations/L/endpoints/E/operations/ID`), one operation or the list.
+_OPERATION_RPCS = ("GetOperation", "ListOperations", "WaitOperation", "CancelOperation")
 _OPERATION_PARENTS = re.compile(
-    r"^/(ui|v1|v1beta1)/\{name=projects/\*/locations/\*(/(models|endpoints)/\*)?/operations/\*\}$")
+    r"^/(ui|v1|v1beta1)/\{name=projects/\*/locations/\*(/(models|endpoints)/\*)?"
+    r"(/operations/\*\}(:wait|:cancel)?|\}/operations)$")
 
 _VAR = re.compile(r"\{([a-zA-Z0-9_.]+)(?:=([^}]*))?\}")
 
@@ -96,7 +102,7 @@ def _routes_for(version: str, service: str) -> list[Route]:
         hints = stub.__call__.__annotations__
         for option in stub._get_http_options():
             template = option["uri"]
-            if rpc == "GetOperation" and not _OPERATION_PARENTS.match(template):
+            if rpc in _OPERATION_RPCS and not _OPERATION_PARENTS.match(template):
                 continue
             pattern, variables = compile_template(template)
             routes.append(Route(version=version, service=service, rpc=rpc,

@@ -6,18 +6,23 @@ and, where there is a closed set, the allowed values.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from vxdeploy import catalog
-from vxdeploy.emulator.errors import ApiError, invalid
+from vxdeploy.emulator.errors import ApiError, bad_field, invalid
 
 T = TypeVar("T")
 
-RESOURCE_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-ENDPOINT_ID = re.compile(r"^([1-9][0-9]{0,18}|[a-z]([a-z0-9-]{0,61}[a-z0-9])?)$")
+# The REST reference's id rules. UploadModelRequest.model_id: up to 63 of [a-z0-9_-], not
+# starting with a number or hyphen. CreateEndpointRequest.endpoint_id: a letter then up to
+# 63 of [a-z0-9-] ending in a letter or number, or up to 9 digits without a leading zero
+# (Vertex's own generated ids are longer; only a chosen id has these limits).
+RESOURCE_ID = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
+ENDPOINT_ID = re.compile(r"^([1-9][0-9]{0,8}|[a-z]([a-z0-9-]{0,61}[a-z0-9])?)$")
+MAX_LABELS = 64
+MAX_LABEL_CHARS = 64
 DEPLOYED_MODEL_ID = re.compile(r"^[0-9]{1,10}$")
 ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$|^[a-z]$")
 DEFAULT_PAGE_SIZE = 100
@@ -176,21 +181,13 @@ def _compare(get: Callable[[Any], Any], op: str, value: str) -> Callable[[Any], 
 
 def paginate(items: Sequence[T], page_size: int, page_token: str) -> tuple[list[T], str]:
     """One page and the next token ("" on the last page, or pagers loop forever)."""
-    if page_size < 0:
-        raise invalid(f"page_size must be >= 0, got {page_size}.", "page_size")
-    size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    start = 0
-    if page_token:
-        try:
-            start = int(base64.urlsafe_b64decode(page_token.encode()).decode().removeprefix("o:"))
-        except ValueError as exc:
-            raise invalid(f"Invalid page_token {page_token!r}.", "page_token") from exc
-        if start < 0 or start > len(items):
-            raise invalid(f"Invalid page_token {page_token!r}.", "page_token")
-    page = list(items[start:start + size])
-    end = start + size
-    token = base64.urlsafe_b64encode(f"o:{end}".encode()).decode() if end < len(items) else ""
-    return page, token
+    from vxdeploy.emulator.paging import PageError, page
+
+    try:
+        return page(items, page_size, page_token, default_size=DEFAULT_PAGE_SIZE,
+                    max_size=MAX_PAGE_SIZE)
+    except PageError as error:
+        raise invalid(str(error), error.field) from error
 
 
 ORDER_FIELDS = ("create_time", "update_time", "display_name", "name")
@@ -214,17 +211,26 @@ def order(items: list[T], order_by: str, default: Callable[[T], Any]) -> list[T]
     return out
 
 
+def _label_chars_ok(text: str) -> bool:
+    return all((ch.isalpha() and ch.islower()) or ch.isdigit() or ch in "_-" for ch in text)
+
+
 def check_labels(labels: dict[str, str], field: str) -> None:
-    """Label keys and values as Google Cloud allows them."""
-    key_re = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-    value_re = re.compile(r"^[a-z0-9_-]{0,63}$")
+    """Label rules of the REST reference: at most 64 labels; keys and values at most 64
+    Unicode characters of lowercase letters (international ones too), digits, `_` and `-`;
+    a key starts with a lowercase letter and is not empty."""
+    if len(labels) > MAX_LABELS:
+        raise bad_field(field, f"At most {MAX_LABELS} labels are allowed, got {len(labels)}.")
     for key, value in labels.items():
-        if not key_re.match(key):
-            raise invalid(f"Label key \"{key}\" is invalid: it must start with a lowercase "
-                          "letter and contain only [a-z0-9_-], at most 63 characters.", field)
-        if not value_re.match(value):
-            raise invalid(f"Label value \"{value}\" (key \"{key}\") is invalid: only "
-                          "[a-z0-9_-], at most 63 characters.", field)
+        if not key or not (key[0].isalpha() and key[0].islower()) or \
+                len(key) > MAX_LABEL_CHARS or not _label_chars_ok(key):
+            raise bad_field(field, f"Label key \"{key}\" is invalid: it must start with a "
+                            "lowercase letter and contain only lowercase letters, digits, _ and "
+                            f"-, at most {MAX_LABEL_CHARS} characters.")
+        if len(value) > MAX_LABEL_CHARS or not _label_chars_ok(value):
+            raise bad_field(field, f"Label value \"{value}\" (key \"{key}\") is invalid: only "
+                            f"lowercase letters, digits, _ and -, at most {MAX_LABEL_CHARS} "
+                            "characters.")
 
 
 def require(condition: bool, message: str, field: str) -> None:

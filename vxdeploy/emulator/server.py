@@ -55,9 +55,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, body: bytes, content_type: str = _JSON) -> None:
+    def _send(self, status: int, body: bytes, content_type: str = _JSON,
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -181,6 +184,7 @@ class EmulatorServer:
             return
         rpc, version, resource, status = "", "", "", 500
         out, content_type = b"", _JSON
+        headers: dict[str, str] = {}
         try:
             found = self.routes.match(method, path)
             if found is None:
@@ -201,7 +205,7 @@ class EmulatorServer:
                 if "publishers/" in resource:
                     raise ApiError("UNIMPLEMENTED", "Publisher models are not served by the "
                                    "local emulator.")
-                status, content_type, out = self.emu.router.predict(
+                status, content_type, out, headers = self.emu.router.predict(
                     resource, body, raw=rpc == "RawPredict",
                     content_type=handler.headers.get("Content-Type", "application/json"))
             else:
@@ -221,7 +225,7 @@ class EmulatorServer:
         # Log before answering: a client holding its response can always find the entry.
         self.emu.requests.add(rpc=rpc, version=version, http_method=method, path=path,
                               resource=resource, status=status, started=started)
-        handler._send(status, out, content_type)
+        handler._send(status, out, content_type, headers)
 
     def _call(self, route: Any, path_vars: dict[str, str], query: str, body: bytes) -> bytes:
         request = decode_request(route, path_vars, query, body)

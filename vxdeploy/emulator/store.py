@@ -11,6 +11,8 @@ import base64
 import json
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,16 @@ class StateStore:
         with self.lock:
             self._next_small_id += 1
             return str(self._next_small_id)
+
+    # ---- mutation --------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[StateStore]:
+        """Lock, let the caller mutate, then save: the one way to change state, so a change
+        cannot be forgotten on disk. An exception (a rule refusing the request) skips the
+        save; callers validate before they mutate."""
+        with self.lock:
+            yield self
+            self.save()
 
     # ---- persistence -----------------------------------------------------------------
     def load(self) -> None:
