@@ -32,11 +32,21 @@ class TorchServeSettings:
     java: str = "java"
     vmargs: str = ""
     ready_timeout_s: float = 300.0
+    #: a stock TorchServe handler or .mar runs (vxts.native): TorchServe's json envelope
+    stock: bool = False
+    #: VXSERVE_BATCH_SIZE was set; a stock handler otherwise gets TorchServe's default of 1
+    batch_size_set: bool = False
 
     @property
     def batch_size(self) -> int:
-        """TorchServe batches requests, not instances; batching off means batches of one."""
-        return 1 if self.serve.batching == "off" else self.serve.batch_size
+        """TorchServe batches requests, not instances; batching off means batches of one.
+
+        A stock handler may assume batches of one (many read only `data[0]`), so it gets
+        TorchServe's default of 1 unless VXSERVE_BATCH_SIZE asks for more.
+        """
+        if self.serve.batching == "off" or (self.stock and not self.batch_size_set):
+            return 1
+        return self.serve.batch_size
 
     @property
     def max_batch_delay_ms(self) -> int:
@@ -69,6 +79,7 @@ class TorchServeSettings:
             java=java,
             vmargs=env.get("VXSERVE_TS_VMARGS", "").strip(),
             ready_timeout_s=ready_timeout,
+            batch_size_set=bool(env.get("VXSERVE_BATCH_SIZE", "").strip()),
         )
 
 
