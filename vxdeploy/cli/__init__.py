@@ -39,6 +39,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vxdeploy.cli.profiles",
     "vxdeploy.cli.cost",
     "vxdeploy.cli.local",
+    "vxdeploy.cli.model",
 )
 
 

@@ -281,3 +281,20 @@ def _base_name(node: ast.expr) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return node.id if isinstance(node, ast.Name) else ""
+
+
+def imports_torchserve(path: Path) -> bool:
+    """True when a handler file imports TorchServe (`ts` or `ts.*`): a stock TorchServe
+    handler, which only the torchserve container runs (vxts.native)."""
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid Python ({exc.msg})") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and (
+                node.module == "ts" or node.module.startswith("ts.")):
+            return True
+        if isinstance(node, ast.Import) and any(
+                a.name == "ts" or a.name.startswith("ts.") for a in node.names):
+            return True
+    return False

@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vxserve.artifacts import HANDLER_FILE, MANIFEST_NAME, MODEL_CODE_FILE
+from vxserve.artifacts import HANDLER_FILE, MANIFEST_NAME, MODEL_CODE_FILE, imports_torchserve
 from vxserve.errors import ConfigError
 
 ENVELOPE = "json"  # TorchServe's ts.torch_handler.request_envelope.json
@@ -55,26 +55,10 @@ def detect(directory: Path, handler_override: str = "") -> StockModel | None:
     spec = handler_override or _manifest_handler(directory) or (
         HANDLER_FILE if (directory / HANDLER_FILE).exists() else "")
     target = spec.partition(":")[0]
-    if target.endswith(".py") and (directory / target).is_file() and imports_ts(
+    if target.endswith(".py") and (directory / target).is_file() and imports_torchserve(
             directory / target):
         return StockModel(directory, None, spec)
     return None
-
-
-def imports_ts(path: Path) -> bool:
-    """True when the file imports TorchServe (`ts` or `ts.*`): a stock TorchServe handler."""
-    try:
-        tree = ast.parse(path.read_text(), filename=str(path))
-    except SyntaxError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: not valid Python ({exc.msg})") from None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and (
-                node.module == "ts" or node.module.startswith("ts.")):
-            return True
-        if isinstance(node, ast.Import) and any(
-                a.name == "ts" or a.name.startswith("ts.") for a in node.names):
-            return True
-    return False
 
 
 def build_stock_archive(model: StockModel, model_store: Path, model_name: str,
