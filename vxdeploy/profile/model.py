@@ -38,6 +38,14 @@ class ContainerKind(StrEnum):
     CUSTOM = "custom"
 
 
+class ServingBackend(StrEnum):
+    """What runs the graph in the tensorrt container (its VXSERVE_TRT_BACKEND)."""
+
+    AUTO = "auto"  # TensorRT where a GPU and TensorRT exist, else ONNX Runtime
+    TENSORRT = "tensorrt"
+    ONNXRUNTIME = "onnxruntime"  # ONNX Runtime; on CPU machines (Vertex too)
+
+
 class RolloutStrategy(StrEnum):
     ALL_AT_ONCE = "all-at-once"
     CANARY = "canary"
@@ -80,6 +88,9 @@ class ModelSpec(Strict):
     display_name: str = Field("model", min_length=1, max_length=128)
     artifact_uri: str = Field("", description="gs:// prefix, or a local path for target=local")
     container: ContainerKind = ContainerKind.FLASK
+    backend: ServingBackend = Field(
+        ServingBackend.AUTO, description="tensorrt container only: auto, tensorrt, or "
+        "onnxruntime (serves on CPU machines, on Vertex too)")
     image: str = Field("", description="Image reference; required for container=custom")
     predict_route: str = Field("/predict", pattern=r"^/")
     health_route: str = Field("/health", pattern=r"^/")

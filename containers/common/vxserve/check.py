@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -42,6 +43,13 @@ from .errors import ConfigError, InvalidInput
 
 CONTAINERS = ("flask", "torchserve", "tensorrt")
 ERROR, WARNING = "error", "warning"
+_SCRATCH: list[Path] = []  # temporary folders (archives, ONNX exports), removed at exit
+
+
+def _scratch() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="vxserve-check-"))
+    _SCRATCH.append(folder)
+    return folder
 
 
 @dataclass
@@ -131,7 +139,7 @@ def _check_vxserve(directory: Path, container: str, report: Report,
             from vxtrt.settings import TrtSettings
 
             settings = TrtSettings.from_env()
-            cache = Path(tempfile.mkdtemp(prefix="vxserve-check-"))
+            cache = _scratch()
             settings = type(settings)(**{**settings.__dict__, "backend": "onnxruntime",
                                          "cache_dir": cache})
             handler = backend_handler(type(handler), settings)
@@ -206,7 +214,7 @@ def _check_stock(stock: Any, report: Report, instances: list[Any] | None) -> Non
         report.add(stock.directory / MANIFEST_NAME, "example_instances",
                    "no example instances: only loading is checked", "a JSON list of "
                    "instances like a client sends them", severity=WARNING)
-    work = Path(tempfile.mkdtemp(prefix="vxserve-check-"))
+    work = _scratch()
     started = time.perf_counter()
     try:
         archive = build_stock_archive(stock, work / "store", "model", work / "scratch")
@@ -333,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         report = check(args.directory.resolve(), args.container, instances)
     finally:
         sys.stdout = real_stdout
+        for folder in _SCRATCH:
+            shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(report.to_dict(), default=str))
     return 0 if report.ok else 2
 
