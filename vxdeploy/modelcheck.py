@@ -73,6 +73,13 @@ class ModelCheckError(InvalidInputError):
         return body
 
 
+def loaders_installed() -> bool:
+    """Whether the containers' loaders can run here (found without importing torch)."""
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
 def local_artifact_dir(uri: str) -> Path | None:
     """The local folder an artifact URI names, or None for Cloud Storage (not checked here)."""
     if not uri or uri.startswith("gs://"):
@@ -93,6 +100,9 @@ def check_model(directory: Path, container: str, *, instances: Path | None = Non
         raise InvalidInputError(
             f"model check: container {container!r} has no bundled loader to check with",
             hint=f"allowed: {', '.join(CHECKED_CONTAINERS)} (a custom image loads its own way)")
+    if not loaders_installed():
+        raise VxError("model check needs the serving packages (torch, ...) on this machine",
+                      hint="pip install 'vxdeploy[local]'")
     base = containers_dir(containers)
     path = os.pathsep.join(str(p) for p in (base / container, base / "common"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))}
@@ -126,6 +136,10 @@ def preflight(profile: Profile, output: Output) -> ModelCheck | None:
     directory = local_artifact_dir(profile.model.artifact_uri)
     container = profile.model.container.value
     if directory is None or container not in CHECKED_CONTAINERS:
+        return None
+    if not loaders_installed():
+        output.info("[yellow]warning:[/yellow] model check skipped: torch is not installed "
+                    "here (pip install 'vxdeploy[local]' to check artifacts before deploying)")
         return None
     output.info(f"[dim]…[/dim] checking {directory} with the {container} loader "
                 "(--skip-model-check skips)")
