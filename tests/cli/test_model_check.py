@@ -8,6 +8,7 @@ missing, with exit 2, before any deploy.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,20 +33,38 @@ class Tiny(nn.Module):
 EXAMPLES = [[0.1, 0.2, 0.3, 0.4], [1.0, 0.0, -1.0, 0.5]]
 
 
-def tiny_folder(folder: Path, *, labels: bool = True, manifest: dict | None = None) -> Path:
-    """A state dict + model.py with a class and default arguments (no factory)."""
-    folder.mkdir(parents=True)
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """model.py (a class with default arguments, no factory) and its state dict, made once."""
+    folder = tmp_path_factory.mktemp("tiny")
     (folder / "model.py").write_text(CLASS_ONLY)
     subprocess.run(
         [sys.executable, "-c", "import sys, torch; sys.path.insert(0, sys.argv[1]);"
          "from model import Tiny; torch.manual_seed(0);"
          "torch.save(Tiny().state_dict(), sys.argv[1] + '/weights.pt')", str(folder)],
         check=True, timeout=120)
-    if labels:
-        (folder / "index_to_name.json").write_text('{"0": "a", "1": "b", "2": "c"}')
-    (folder / "vxserve.json").write_text(json.dumps(
-        manifest if manifest is not None else {"example_instances": EXAMPLES}))
     return folder
+
+
+@pytest.fixture
+def tiny_folder(tiny_weights: Path, tmp_path: Path):
+    """A copy of the tiny model's folder with labels and a manifest, as a user writes it."""
+
+    def make(*, labels: bool = True, manifest: dict | None = None) -> Path:
+        folder = tmp_path / "model"
+        shutil.copytree(tiny_weights, folder)
+        if labels:
+            (folder / "index_to_name.json").write_text('{"0": "a", "1": "b", "2": "c"}')
+        (folder / "vxserve.json").write_text(json.dumps(
+            manifest if manifest is not None else {"example_instances": EXAMPLES}))
+        return folder
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sources(tmp_path_factory.mktemp("tutorial") / "src")
 
 
 def problems(result) -> list[tuple[str, str]]:
@@ -53,17 +72,26 @@ def problems(result) -> list[tuple[str, str]]:
     return [(Path(p["file"]).name, p["field"]) for p in body["problems"]]
 
 
-def test_a_class_with_defaults_loads_and_answers_its_examples(vx, tmp_path: Path) -> None:
-    folder = tiny_folder(tmp_path / "model")
-    result = vx("model", "check", "--artifacts", str(folder), "-o", "json")
-    assert result.code == 0, result.stdout + result.stderr
-    body = result.json()
-    assert body["ok"] and body["format"] == "state_dict" and body["handler"] == "classification"
-    assert [p["label"] for p in body["predictions"]] and len(body["predictions"]) == 2
+def test_a_class_with_defaults_loads_and_answers_in_flask_and_tensorrt(vx, tiny_folder) -> None:
+    folder = tiny_folder()
+    answers = {}
+    for container in ("flask", "tensorrt"):
+        result = vx("model", "check", "--artifacts", str(folder), "--container", container,
+                    "-o", "json")
+        assert result.code == 0, result.stdout + result.stderr
+        body = result.json()
+        assert body["ok"] and body["format"] == "state_dict"
+        assert body["handler"] == "classification"
+        answers[container] = body["predictions"]
+    assert len(answers["flask"]) == len(EXAMPLES)
+    # tensorrt checks through its CPU backend (ONNX Runtime): the same answers as torch.
+    for onnx, torch_ in zip(answers["tensorrt"], answers["flask"], strict=True):
+        assert onnx["label"] == torch_["label"]
+        assert onnx["confidence"] == pytest.approx(torch_["confidence"], abs=1e-5)
 
 
-def test_missing_model_code_names_the_file_and_field(vx, tmp_path: Path) -> None:
-    folder = tiny_folder(tmp_path / "model")
+def test_missing_model_code_names_the_file_and_field(vx, tiny_folder) -> None:
+    folder = tiny_folder()
     (folder / "model.py").unlink()
     result = vx("model", "check", "--artifacts", str(folder), "-o", "json")
     assert result.code == 2
@@ -71,16 +99,16 @@ def test_missing_model_code_names_the_file_and_field(vx, tmp_path: Path) -> None
     assert "Traceback" not in result.stderr
 
 
-def test_classification_without_labels_names_the_labels_file(vx, tmp_path: Path) -> None:
-    folder = tiny_folder(tmp_path / "model", labels=False,
+def test_classification_without_labels_names_the_labels_file(vx, tiny_folder) -> None:
+    folder = tiny_folder(labels=False,
                          manifest={"handler": "classification", "example_instances": EXAMPLES})
     result = vx("model", "check", "--artifacts", str(folder), "-o", "json")
     assert result.code == 2
     assert problems(result) == [("index_to_name.json", "handler")]
 
 
-def test_examples_the_server_would_refuse_are_named(vx, tmp_path: Path) -> None:
-    folder = tiny_folder(tmp_path / "model", manifest={
+def test_examples_the_server_would_refuse_are_named(vx, tiny_folder) -> None:
+    folder = tiny_folder(manifest={
         "input": {"dtype": "float32", "shape": [4]}, "example_instances": [[1.0, 2.0]]})
     result = vx("model", "check", "--artifacts", str(folder))
     assert result.code == 2
@@ -89,8 +117,9 @@ def test_examples_the_server_would_refuse_are_named(vx, tmp_path: Path) -> None:
 
 
 def test_a_torchserve_handler_is_refused_for_flask_and_runs_in_torchserve(
-        vx, tmp_path: Path) -> None:
-    folder = write_sources(tmp_path / "tutorial")
+        vx, tutorial: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "tutorial"
+    shutil.copytree(tutorial, folder)
     # The manifest names the class, as the issue's user did: 'handler.py:SentimentHandler'.
     (folder / "vxserve.json").write_text(json.dumps({
         "handler": "handler.py:SentimentHandler",
@@ -108,9 +137,9 @@ def test_a_torchserve_handler_is_refused_for_flask_and_runs_in_torchserve(
 
 
 def test_a_mar_is_loaded_by_torchserve_and_predicts_given_instances(
-        vx, tmp_path: Path) -> None:
+        vx, tutorial: Path, tmp_path: Path) -> None:
     mar_dir = tmp_path / "mar"
-    make_mar(write_sources(tmp_path / "src"), mar_dir)
+    make_mar(tutorial, mar_dir)
     instances = tmp_path / "instances.json"
     instances.write_text(json.dumps({"instances": ["great fun", "awful"]}))
     result = vx("model", "check", "--artifacts", str(mar_dir), "--container", "torchserve",
@@ -121,8 +150,8 @@ def test_a_mar_is_loaded_by_torchserve_and_predicts_given_instances(
 
 
 @pytest.fixture
-def bad_profile(tmp_path: Path) -> Path:
-    folder = tiny_folder(tmp_path / "model")
+def bad_profile(tiny_folder, tmp_path: Path) -> Path:
+    folder = tiny_folder()
     (folder / "model.py").unlink()
     profiles = tmp_path / "profiles"
     profiles.mkdir()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import shutil
 import sys
@@ -138,10 +139,10 @@ def _check_vxserve(directory: Path, container: str, report: Report,
             from vxtrt.handler import backend_handler  # the tensorrt container's folder
             from vxtrt.settings import TrtSettings
 
-            settings = TrtSettings.from_env()
-            cache = _scratch()
-            settings = type(settings)(**{**settings.__dict__, "backend": "onnxruntime",
-                                         "cache_dir": cache})
+            # The CPU backend: what the container runs without a GPU (and a GPU's TensorRT
+            # engine builds from the same ONNX export).
+            settings = dataclasses.replace(TrtSettings.from_env(), backend="onnxruntime",
+                                           cache_dir=_scratch())
             handler = backend_handler(type(handler), settings)
         import torch
 
