@@ -138,9 +138,10 @@ def run_cloud_build(path: Path, *, workspace: Path, base_env: dict[str, str],
     options_env = [substitute(e, subs) for e in (config.get("options") or {}).get("env", [])]
     for location in ((config.get("artifacts") or {}).get("objects") or {}).get("location", ""),:
         substitute(location, subs)  # an unknown name here fails the build too
-    run = Run()
+    # Cloud Build substitutes the whole config before the first step runs: an unknown
+    # name anywhere fails the build with nothing run.
+    prepared = []
     for index, step in enumerate(config["steps"]):
-        name = step.get("id") or f"step-{index}"
         env = dict(base_env)
         for entry in options_env + [substitute(e, subs) for e in step.get("env", [])]:
             key, _, val = entry.partition("=")
@@ -148,5 +149,8 @@ def run_cloud_build(path: Path, *, workspace: Path, base_env: dict[str, str],
         args = [substitute(a, subs) for a in step.get("args", [])]
         entrypoint = step.get("entrypoint")
         command = [entrypoint, *args] if entrypoint else args
-        _shell(command, env, workspace / step.get("dir", ""), name, run, timeout_s)
+        prepared.append((step.get("id") or f"step-{index}", command, env, step.get("dir", "")))
+    run = Run()
+    for name, command, env, folder in prepared:
+        _shell(command, env, workspace / folder, name, run, timeout_s)
     return run
