@@ -138,7 +138,8 @@ def test_unescaped_dollar_fails_like_cloud_build(tmp_path: Path) -> None:
     from .ci_runner import StepFailed
 
     broken = tmp_path / "cloudbuild.yaml"
-    broken.write_text(CLOUDBUILD.read_text().replace('"$$VENV/bin/vxdeploy" profiles',
-                                                     '"$VENV/bin/vxdeploy" profiles'))
+    text = CLOUDBUILD.read_text()
+    assert '"$$VENV/bin/python" -m pip' in text
+    broken.write_text(text.replace('"$$VENV/bin/python" -m pip', '"$VENV/bin/python" -m pip'))
     with pytest.raises(StepFailed, match=r"\$VENV .* is not a substitution"):
         run_cloud_build(broken, workspace=tmp_path, base_env={}, substitutions={})
