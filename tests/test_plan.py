@@ -305,3 +305,23 @@ def test_plan_json_shape() -> None:
 
 def test_endpoint_kind_defaults() -> None:
     assert make_desired().endpoint.kind is EndpointKind.PUBLIC
+
+
+@pytest.mark.parametrize(("model", "machine", "target", "backend"), [
+    ({"container": "tensorrt", "backend": "onnxruntime"}, {}, "vertex", "ONNX Runtime on CPU"),
+    ({"container": "tensorrt"}, {"machine_type": "g2-standard-4"}, "vertex",
+     "TensorRT on NVIDIA_L4"),
+    ({"container": "tensorrt"}, {}, "local",
+     "TensorRT with a CUDA GPU on this machine, else ONNX Runtime on CPU (local)"),
+    ({"container": "flask"}, {}, "vertex", None),
+])
+def test_the_plan_says_which_backend_serves(model: dict[str, Any], machine: dict[str, Any],
+                                            target: str, backend: str | None) -> None:
+    desired = desired_state(Profile.model_validate(
+        {"name": "t", "project": "p", "target": target, "endpoint": {"name": "svc"},
+         "model": {"artifact_uri": "gs://b/m", **model}, "machine": machine}), IMAGE)
+    plan = compute_plan(desired, LiveState())
+    upload = next(c for c in plan.changes if c.action is Action.UPLOAD_MODEL)
+    assert (upload.after or {}).get("serving_backend") == backend
+    if model.get("backend") == "onnxruntime":
+        assert ("VXSERVE_TRT_BACKEND", "onnxruntime") in desired.model.env

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vxdeploy import __version__
 from vxdeploy.profile.model import EndpointKind, Profile, RolloutStrategy, Target
-from vxdeploy.profile.rules import effective_accelerator
+from vxdeploy.profile.rules import effective_accelerator, serving_backend
 from vxdeploy.resources import ReplicaFields
 from vxdeploy.rollout.traffic import steps_for
 
@@ -64,6 +64,7 @@ class DesiredModel:
     labels: dict[str, str]
     fingerprint: str
     aliases: tuple[str, ...] = ()
+    backend: str = ""  # tensorrt container: what runs the graph, in words (the plan says it)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ def model_fingerprint(profile: Profile, image_uri: str) -> str:
         "handler": _local_hash(model.handler),
         "model_code": _local_hash(model.model_code),
     }
+    if model.backend.value != "auto":
+        data["backend"] = model.backend.value
     return _hash(data)[:20]
 
 
@@ -226,6 +229,14 @@ def local_image_for(profile: Profile) -> str:
     return f"local/vxdeploy-{profile.model.container.value}:process"
 
 
+def _container_env(profile: Profile) -> dict[str, str]:
+    """The profile's env plus what its fields mean to the bundled container."""
+    env = dict(profile.model.env)
+    if profile.model.backend.value != "auto":
+        env.setdefault("VXSERVE_TRT_BACKEND", profile.model.backend.value)
+    return env
+
+
 def desired_state(profile: Profile, image_uri: str) -> Desired:
     """Everything the plan compares against live state, computed once, before any API call."""
     endpoint_id = profile.endpoint.name
@@ -242,13 +253,14 @@ def desired_state(profile: Profile, image_uri: str) -> Desired:
         predict_route=model.predict_route,
         health_route=model.health_route,
         port=model.port,
-        env=tuple(sorted(model.env.items())),
+        env=tuple(sorted(_container_env(profile).items())),
         labels=_labels(profile, **{FINGERPRINT_LABEL: fingerprint,
                                    CONTAINER_LABEL: model.container.value,
                                    RUNTIME_LABEL: runtime,
                                    "vxdeploy-version": _label(__version__)}),
         fingerprint=fingerprint,
         aliases=tuple(model.aliases),
+        backend=serving_backend(profile),
     )
     endpoint = profile.endpoint
     return Desired(

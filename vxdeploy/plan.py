@@ -186,7 +186,8 @@ def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]
             None,
             {"image_uri": want.image_uri, "artifact_uri": want.artifact_uri,
              "container": want.container, "fingerprint": want.fingerprint,
-             "aliases": list(want.aliases)},
+             "aliases": list(want.aliases),
+             **({"serving_backend": want.backend} if want.backend else {})},
             {"model_id": want.model_id, "parent_exists": live.model_exists}))
         version_ref = f"{model_name}@{NEW_VERSION}"
     else:

@@ -41,6 +41,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vxdeploy.cli.cost",
     "vxdeploy.cli.local",
     "vxdeploy.cli.init",
+    "vxdeploy.cli.model",
 )
 
 

@@ -20,6 +20,9 @@ def deploy_command(
     build: bool = BUILD,
     yes: bool = YES,
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only; change nothing."),
+    skip_model_check: bool = typer.Option(
+        False, "--skip-model-check",
+        help="Do not load local artifacts with the container's loader before planning."),
     set_: list[str] = SET,
 ) -> None:
     """Make the endpoint match the profile: create, upload, deploy, shift traffic, alert."""
@@ -31,6 +34,10 @@ def deploy_command(
     context = app_context(ctx)
     output = context.output
     loaded = load_profile(profile, context.profiles_dir, cli_overrides=set_ or ())
+    if not skip_model_check:
+        from vxdeploy.modelcheck import preflight
+
+        preflight(loaded.profile, output)
     prepared = prepare(loaded, output, image=image, build=build)
     plan = prepared.plan
     if not output.json:

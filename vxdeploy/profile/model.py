@@ -51,6 +51,14 @@ class ContainerKind(StrEnum):
     CUSTOM = "custom"
 
 
+class ServingBackend(StrEnum):
+    """What runs the graph in the tensorrt container (its VXSERVE_TRT_BACKEND)."""
+
+    AUTO = "auto"  # TensorRT where a GPU and TensorRT exist, else ONNX Runtime
+    TENSORRT = "tensorrt"
+    ONNXRUNTIME = "onnxruntime"  # ONNX Runtime; on CPU machines (Vertex too)
+
+
 class RolloutStrategy(StrEnum):
     ALL_AT_ONCE = "all-at-once"
     CANARY = "canary"
@@ -133,6 +141,11 @@ class ModelSpec(Strict):
                                      "for your own image.",
                                      json_schema_extra=rule("tensorrt needs an NVIDIA GPU on "
                                                             "Vertex"))
+    backend: ServingBackend = Field(
+        ServingBackend.AUTO, strict=False,
+        description="tensorrt container only: which engine serves (onnxruntime serves on CPU "
+        "machines, on Vertex too).",
+        json_schema_extra=rule("auto, tensorrt or onnxruntime; tensorrt needs an NVIDIA GPU"))
     image: str = Field("", description="Image reference; required for container=custom")
     predict_route: str = Field("/predict", pattern=r"^/",
                                description="HTTP path the container serves predictions on.")

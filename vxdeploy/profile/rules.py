@@ -18,6 +18,7 @@ from vxdeploy.profile.model import (
     OldVersionPolicy,
     Profile,
     RolloutStrategy,
+    ServingBackend,
     Target,
 )
 
@@ -58,6 +59,22 @@ def _identity(profile: Profile) -> Iterator[Finding]:
     if account and not EMAIL.match(account):
         yield ("machine.service_account", f"{account!r} is not a service account e-mail",
                "an e-mail address, e.g. NAME@PROJECT.iam.gserviceaccount.com (or leave empty)")
+
+
+def serving_backend(profile: Profile) -> str:
+    """Which engine the tensorrt container will run for this profile, in words ("" for
+    other containers): the plan shows it, so a CPU deploy is never a silent surprise."""
+    model = profile.model
+    if model.container is not ContainerKind.TENSORRT:
+        return ""
+    accelerator = effective_accelerator(profile)[0]
+    if model.backend is ServingBackend.ONNXRUNTIME:
+        return "ONNX Runtime" + (f" (CUDA on {accelerator})" if accelerator else " on CPU")
+    if profile.target is Target.LOCAL:
+        where = "TensorRT" if model.backend is ServingBackend.TENSORRT else \
+            "TensorRT with a CUDA GPU on this machine, else ONNX Runtime on CPU"
+        return f"{where} (local)"
+    return f"TensorRT on {accelerator}" if accelerator else "TensorRT (no GPU: refused)"
 
 
 def _machine(profile: Profile) -> Iterator[Finding]:
@@ -233,9 +250,21 @@ def _model(profile: Profile) -> Iterator[Finding]:
                    f"Vertex reads artifacts from Cloud Storage, got {model.artifact_uri!r}",
                    "gs://BUCKET/PATH, or a local folder with staging_bucket = \"gs://BUCKET\" "
                    "(vxdeploy uploads it)")
-        if model.container is ContainerKind.TENSORRT and not effective_accelerator(profile)[0]:
-            yield ("model.container", "the TensorRT container needs an NVIDIA GPU",
-                   "flask or torchserve on CPU machines, or add an accelerator")
+        if model.container is ContainerKind.TENSORRT and not effective_accelerator(profile)[0] \
+                and model.backend is not ServingBackend.ONNXRUNTIME:
+            yield ("model.backend" if model.backend is ServingBackend.TENSORRT
+                   else "model.container",
+                   "the TensorRT container needs an NVIDIA GPU for TensorRT",
+                   'backend = "onnxruntime" to serve with ONNX Runtime on CPU machines, '
+                   "an accelerator, or flask / torchserve")
+    if model.backend is not ServingBackend.AUTO and model.container is not ContainerKind.TENSORRT:
+        yield ("model.backend", f"only the tensorrt container has serving backends, got "
+               f"container {model.container.value!r}", 'auto (or container = "tensorrt")')
+    env_backend = model.env.get("VXSERVE_TRT_BACKEND")
+    if env_backend and model.backend is not ServingBackend.AUTO and \
+            env_backend != model.backend.value:
+        yield ("model.env.VXSERVE_TRT_BACKEND", f"{env_backend!r} contradicts model.backend "
+               f"{model.backend.value!r}", "set one of them")
     for key in model.env:
         if key.startswith("AIP_"):
             yield (f"model.env.{key}", "Vertex sets AIP_* variables itself",

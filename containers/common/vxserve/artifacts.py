@@ -10,6 +10,7 @@ without one the layout is detected (see `read_manifest`).
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -142,7 +143,8 @@ def read_manifest(directory: Path) -> Manifest:
 
     Detection: a `.pt2` file is a torch.export program, a `.onnx` file an ONNX model, a
     `.pt`/`.pth` zip holding TorchScript code is TorchScript, other weight files are a
-    state dict (which needs `model_class`, or a `model.py` defining `build_model()`).
+    state dict (which needs `model_class`, or a `model.py` defining `build_model()` or one
+    top-level nn.Module class, see `find_model_class`).
     Handler: `handler.py` if present, else "classification" when `index_to_name.json`
     exists, else "tensor".
     """
@@ -167,12 +169,13 @@ def read_manifest(directory: Path) -> Manifest:
         raise ConfigError(f"{manifest_path}: format {fmt!r} is not one of: {', '.join(FORMATS)}")
     model_class = raw.get("model_class", "")
     if fmt == "state_dict" and not model_class:
-        if not (directory / MODEL_CODE_FILE).exists():
+        code = directory / MODEL_CODE_FILE
+        if not code.exists():
             raise ConfigError(
                 f"{model_file} is a state dict: the artifact directory needs the model code "
-                f"({MODEL_CODE_FILE} with build_model(), or model_class in {MANIFEST_NAME})"
+                f"({MODEL_CODE_FILE} defining the nn.Module, or model_class in {MANIFEST_NAME})"
             )
-        model_class = "model:build_model"
+        model_class = f"model:{find_model_class(code)}"
 
     labels = None
     labels_path = directory / raw.get("labels", LABELS_NAME)
@@ -263,3 +266,64 @@ def _read_labels(path: Path) -> list[str]:
     if indices != list(range(len(indices))):
         raise ConfigError(f"{path}: class indices must be 0..{len(indices) - 1} without gaps")
     return [str(mapping[str(i)]) for i in indices]
+
+
+def find_model_class(code: Path) -> str:
+    """The name in `model.py` to build a state dict's module from, found without importing it.
+
+    `build_model` when the file defines one (the factory can take `model_kwargs`); else the
+    one nn.Module subclass that no other module class in the file uses (the top of the
+    model: a class with default constructor arguments needs no factory). Read statically,
+    so `model check` and the TorchServe front name a missing or ambiguous class in
+    milliseconds, without torch.
+    """
+    try:
+        tree = ast.parse(code.read_text(), filename=str(code))
+    except SyntaxError as exc:
+        raise ConfigError(f"{code}:{exc.lineno}: not valid Python ({exc.msg})") from None
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    if "build_model" in functions:
+        return "build_model"
+    modules = {
+        n.name: n
+        for n in tree.body
+        if isinstance(n, ast.ClassDef) and any(_base_name(b) == "Module" for b in n.bases)
+    }
+    used = {
+        name.id
+        for cls in modules.values()
+        for name in ast.walk(cls)
+        if isinstance(name, ast.Name) and name.id in modules and name.id != cls.name
+    }
+    top = [name for name in modules if name not in used]
+    if len(top) == 1:
+        return top[0]
+    found = ", ".join(top) or "none"
+    raise ConfigError(
+        f"{code}: cannot tell which class to build the state dict into (top-level nn.Module "
+        f"classes: {found}); define build_model() there, or set model_class "
+        f'("model:ClassName") in {MANIFEST_NAME}'
+    )
+
+
+def _base_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def imports_torchserve(path: Path) -> bool:
+    """True when a handler file imports TorchServe (`ts` or `ts.*`): a stock TorchServe
+    handler, which only the torchserve container runs (vxts.native)."""
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except SyntaxError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}: not valid Python ({exc.msg})") from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and (
+                node.module == "ts" or node.module.startswith("ts.")):
+            return True
+        if isinstance(node, ast.Import) and any(
+                a.name == "ts" or a.name.startswith("ts.") for a in node.names):
+            return True
+    return False

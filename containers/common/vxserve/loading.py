@@ -9,12 +9,13 @@ source of arbitrary Python objects.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
-from .artifacts import Manifest
+from .artifacts import MANIFEST_NAME, Manifest
 from .errors import ConfigError
 
 
@@ -66,6 +67,15 @@ def build_from_code(manifest: Manifest) -> Any:
         factory = getattr(module, attr)
     except AttributeError:
         raise ConfigError(f"{module.__file__} defines no {attr!r}") from None
+    try:
+        inspect.signature(factory).bind(**manifest.model_kwargs)
+    except TypeError as exc:
+        raise ConfigError(
+            f"{module.__file__}: {attr}(**model_kwargs) cannot be called ({exc}); give the "
+            f"constructor defaults, set model_kwargs in {MANIFEST_NAME}, or define build_model()"
+        ) from None
+    except ValueError:
+        pass  # no signature to check (a builtin); let the call itself say what is wrong
     return factory(**manifest.model_kwargs)
 
 

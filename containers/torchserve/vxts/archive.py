@@ -8,9 +8,15 @@ so the handler finds them in TorchServe's `model_dir` like any other archive.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
+
+from vxserve.artifacts import read_manifest
+
+from .native import build_stock_archive, detect
+from .settings import TorchServeSettings
 
 ENTRY_FILE = Path(__file__).with_name("vxts_entry.py")
 
@@ -46,3 +52,20 @@ def build_archive(artifact_dir: Path, model_store: Path, model_name: str, scratc
     finally:
         tempfile.tempdir = previous
     return target
+
+
+def prepare_archive(settings: TorchServeSettings, artifact_dir: Path, model_store: Path,
+                    scratch: Path) -> TorchServeSettings:
+    """Archive the artifacts for TorchServe; returns the settings to start it with.
+
+    A `.mar` or a stock TorchServe handler (vxts.native) runs as TorchServe would run it;
+    anything else is a vxserve artifact, checked here so a bad one fails with its own
+    message before the JVM starts, and served through `vxts_entry.py`.
+    """
+    stock = detect(artifact_dir, settings.serve.handler)
+    if stock is not None:
+        build_stock_archive(stock, model_store, settings.model_name, scratch)
+        return dataclasses.replace(settings, stock=True)
+    read_manifest(artifact_dir)
+    build_archive(artifact_dir, model_store, settings.model_name, scratch)
+    return settings

@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from vxserve.artifacts import fetch_artifacts, read_manifest
+from vxserve.artifacts import fetch_artifacts
 from vxserve.asgi import read_limited
 from vxserve.errors import (
     DeadlineExceeded,
@@ -39,7 +39,7 @@ from vxserve.errors import (
 )
 from vxserve.metrics import ServeMetrics
 
-from .archive import build_archive
+from .archive import prepare_archive
 from .envelope import parse_body
 from .process import Layout, TorchServeProcess, TorchServeStartError
 from .properties import pick_ports, taken_ports
@@ -95,9 +95,8 @@ class Front:
             artifacts = await asyncio.to_thread(
                 fetch_artifacts, self.serve.storage_uri, self.serve.cache_dir
             )
-            read_manifest(artifacts)  # fail here, with the artifact's own message, not in a worker
-            await asyncio.to_thread(
-                build_archive, artifacts, layout.model_store, self.settings.model_name,
+            self.settings = await asyncio.to_thread(
+                prepare_archive, self.settings, artifacts, layout.model_store,
                 layout.tmp / "archiver",
             )
             jvm_ready = await self._start_torchserve(layout)

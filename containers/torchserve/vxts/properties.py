@@ -114,6 +114,10 @@ def render_properties(settings: TorchServeSettings, ports: Ports, model_store: P
         "model_metrics_auto_detect": "true",
         "async_logging": "true",
     }
+    if settings.stock:
+        # Vertex bodies in, one handler item per instance, {"predictions"} out: what
+        # Vertex AI's prebuilt PyTorch images configure for stock TorchServe handlers.
+        lines["service_envelope"] = "json"
     if settings.vmargs:
         lines["vmargs"] = settings.vmargs
     header = "# Rendered by vxts at start from AIP_* and VXSERVE_* variables; do not edit.\n"

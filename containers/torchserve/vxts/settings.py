@@ -34,11 +34,21 @@ class TorchServeSettings:
     ready_timeout_s: float = 300.0
     # TorchServe's maxBatchDelay unless VXSERVE_BATCH_DELAY_MS is set (see from_env).
     batch_delay_ms: int = 1
+    #: a stock TorchServe handler or .mar runs (vxts.native): TorchServe's json envelope
+    stock: bool = False
+    #: VXSERVE_BATCH_SIZE was set; a stock handler otherwise gets TorchServe's default of 1
+    batch_size_set: bool = False
 
     @property
     def batch_size(self) -> int:
-        """TorchServe batches requests, not instances; batching off means batches of one."""
-        return 1 if self.serve.batching == "off" else self.serve.batch_size
+        """TorchServe batches requests, not instances; batching off means batches of one.
+
+        A stock handler may assume batches of one (many read only `data[0]`), so it gets
+        TorchServe's default of 1 unless VXSERVE_BATCH_SIZE asks for more.
+        """
+        if self.serve.batching == "off" or (self.stock and not self.batch_size_set):
+            return 1
+        return self.serve.batch_size
 
     @property
     def max_batch_delay_ms(self) -> int:
@@ -78,6 +88,7 @@ class TorchServeSettings:
             batch_delay_ms=max(1, round(serve.batch_delay_ms))
             if env.get("VXSERVE_BATCH_DELAY_MS", "").strip()
             else 1,
+            batch_size_set=bool(env.get("VXSERVE_BATCH_SIZE", "").strip()),
         )
 
 

@@ -49,3 +49,54 @@ def test_model_kwargs_reach_the_factory(tmp_path: Path, tiny_artifacts, tiny_eag
     x = torch.ones(1, 4)
     with torch.inference_mode():
         assert torch.equal(model(x), wide.eval()(x))
+
+
+def _class_only(code: str) -> str:
+    """The tiny model's code without its build_model factory, as tutorials write it."""
+    return code.split("\n\ndef build_model")[0] + "\n"
+
+
+def test_a_class_with_default_arguments_needs_no_factory(
+    tmp_path: Path, tiny_artifacts, tiny_eager
+) -> None:
+    code = (tiny_artifacts["state_dict"] / "model.py").read_text()
+    (tmp_path / "model.py").write_text(_class_only(code) + "\n\nclass Tokenizer:\n    pass\n")
+    torch.save(tiny_eager.state_dict(), tmp_path / "weights.pt")
+    manifest = read_manifest(tmp_path)
+    assert manifest.model_class == "model:Tiny"
+    model = load_torch_model(manifest, torch.device("cpu"))
+    x = torch.randn(3, 4)
+    with torch.inference_mode():
+        assert torch.equal(model(x), tiny_eager(x))
+
+
+def test_submodules_used_by_the_top_module_are_not_candidates(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text(
+        "from torch import nn\n\n"
+        "class Block(nn.Module):\n    pass\n\n"
+        "class Net(nn.Module):\n    def __init__(self, n=2):\n"
+        "        super().__init__()\n"
+        "        self.blocks = nn.ModuleList(Block() for _ in range(n))\n"
+    )
+    torch.save({}, tmp_path / "weights.pt")
+    assert read_manifest(tmp_path).model_class == "model:Net"
+
+
+def test_two_unrelated_modules_ask_for_model_class(tmp_path: Path) -> None:
+    (tmp_path / "model.py").write_text(
+        "import torch\n\nclass A(torch.nn.Module):\n    pass\n\n"
+        "class B(torch.nn.Module):\n    pass\n"
+    )
+    torch.save({}, tmp_path / "weights.pt")
+    with pytest.raises(ConfigError, match=r"model\.py: cannot tell .*A, B.*model_class"):
+        read_manifest(tmp_path)
+
+
+def test_a_constructor_without_defaults_names_the_missing_argument(
+    tmp_path: Path, tiny_artifacts
+) -> None:
+    code = _class_only((tiny_artifacts["state_dict"] / "model.py").read_text())
+    (tmp_path / "model.py").write_text(code.replace("hidden: int = 8", "hidden: int"))
+    torch.save({}, tmp_path / "weights.pt")
+    with pytest.raises(ConfigError, match=r"Tiny\(\*\*model_kwargs\) cannot be called .*hidden"):
+        load_torch_model(read_manifest(tmp_path), torch.device("cpu"))
