@@ -12,9 +12,10 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from vxdeploy.desired import CANDIDATE_ALIAS, STABLE_ALIAS, Desired, DesiredAlert
+from vxdeploy.desired import Desired, DesiredAlert
 from vxdeploy.errors import InvalidInputError
 from vxdeploy.live import LiveAlertPolicy, LiveDeployedModel, LiveEndpoint, LiveState
+from vxdeploy.names import CANDIDATE_ALIAS, ROLLOUT_LABEL_PREFIX, STABLE_ALIAS
 from vxdeploy.profile.model import EndpointKind, RolloutStrategy
 
 
@@ -40,11 +41,10 @@ MUTATING_SYMBOL = {
 }
 
 NEW_VERSION = "(new)"  # stands for the version an earlier UPLOAD_MODEL creates
-# Endpoint labels that `vxdeploy rollout` owns: deploy neither compares nor removes them.
-ROLLOUT_LABEL_PREFIX = "vxdeploy-rollout"
 
 
 def _owned_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Drop the labels `vxdeploy rollout` owns: deploy neither compares nor removes them."""
     return {k: v for k, v in labels.items() if not k.startswith(ROLLOUT_LABEL_PREFIX)}
 
 

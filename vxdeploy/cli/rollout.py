@@ -128,7 +128,7 @@ def set_command(
 ) -> None:
     """Set the stable/candidate split, e.g. `vxdeploy rollout 90/10 --profile p`."""
     from vxdeploy.errors import InvalidInputError
-    from vxdeploy.rollout.traffic import check_percent, parse_split
+    from vxdeploy.traffic import check_percent, parse_split
 
     if (split is None) == (to is None):
         raise InvalidInputError("give either a split such as 90/10 or --to PERCENT, not "

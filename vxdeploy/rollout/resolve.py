@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vxdeploy.errors import NotFoundError
-from vxdeploy.rollout.ports import STABLE_ALIAS, DeployedVersion, EndpointView
+from vxdeploy.names import STABLE_ALIAS
+from vxdeploy.rollout.ports import DeployedVersion, EndpointView
 from vxdeploy.rollout.state import ACTIVE, Phase, RolloutState
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError
+from vxdeploy.names import CANDIDATE_ALIAS, STABLE_ALIAS
 from vxdeploy.profile.model import OldVersionPolicy, RolloutPolicy, RolloutStrategy
 from vxdeploy.rollout.gates import GateResult, Verdict, judge
 from vxdeploy.rollout.machine import (
@@ -25,8 +26,6 @@ from vxdeploy.rollout.machine import (
     timing_for,
 )
 from vxdeploy.rollout.ports import (
-    CANDIDATE_ALIAS,
-    STABLE_ALIAS,
     AliasPort,
     Clock,
     DeployedVersion,
@@ -38,7 +37,7 @@ from vxdeploy.rollout.ports import (
 from vxdeploy.rollout.report import Progress, Report, iso
 from vxdeploy.rollout.resolve import Versions, resolve
 from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
-from vxdeploy.rollout.traffic import check_percent, split_for, steps_for
+from vxdeploy.traffic import check_percent, split_for, steps_for
 
 
 def check_runnable(policy: RolloutPolicy) -> list[int]:

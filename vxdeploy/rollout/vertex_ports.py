@@ -8,12 +8,10 @@ import math
 from typing import Any
 
 from vxdeploy.errors import ConflictError, NotFoundError
+from vxdeploy.names import ERROR_COUNT_METRIC as ERROR_METRIC
+from vxdeploy.names import LATENCY_METRIC, RESPONSE_METRIC
 from vxdeploy.rollout.ports import DeployedVersion, EndpointView, Reading
 
-METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online"
-RESPONSE_METRIC = f"{METRIC_PREFIX}/response_count"
-ERROR_METRIC = f"{METRIC_PREFIX}/error_count"
-LATENCY_METRIC = f"{METRIC_PREFIX}/prediction_latencies"
 RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
 MIN_ALIGNMENT_S = 60  # Cloud Monitoring rejects shorter alignment periods
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vxdeploy.desired import ALERT_KIND_LABEL, ENDPOINT_LABEL, FINGERPRINT_LABEL, Desired
+from vxdeploy.desired import Desired
 from vxdeploy.live import (
     LiveAlertPolicy,
     LiveDeployedModel,
@@ -18,6 +18,7 @@ from vxdeploy.live import (
     LiveModelVersion,
     LiveState,
 )
+from vxdeploy.names import ALERT_KIND_LABEL, ENDPOINT_LABEL, FINGERPRINT_LABEL
 from vxdeploy.profile.model import EndpointKind
 from vxdeploy.vertex.connection import Connection
 from vxdeploy.vertex.errors import call_api, canonical_status
