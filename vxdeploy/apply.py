@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from vxdeploy.desired import Desired
+from vxdeploy.desired import Desired, DesiredAlert
 from vxdeploy.errors import ConflictError, OperationTimeoutError
 from vxdeploy.plan import NEW_VERSION, Action, Change, Plan
 from vxdeploy.vertex import requests as build
@@ -166,10 +167,9 @@ class Applier:
             for alias in add:
                 holder = self._alias_holder(model, alias)
                 if holder and holder != version:
-                    self._mutating(f"move alias {alias}", lambda h=holder, a=alias:
-                                   self.conn.models.merge_version_aliases(
-                                       name=h, version_aliases=[f"-{a}"],
-                                       timeout=self.conn.timeout))
+                    self._mutating(f"move alias {alias}", partial(
+                        self.conn.models.merge_version_aliases,
+                        name=holder, version_aliases=[f"-{alias}"], timeout=self.conn.timeout))
         aliases = [*add, *(f"-{a}" for a in remove)]
         if aliases:
             self._mutating(f"set aliases on {version}", lambda: (
@@ -246,7 +246,7 @@ class Applier:
         wait(operation, "undeploy model")
 
     # -- alerts ------------------------------------------------------------------------
-    def _alert(self, kind: str):
+    def _alert(self, kind: str) -> DesiredAlert:
         return next(a for a in self.desired.alerts if a.kind == kind)
 
     def _create_alert(self, change: Change) -> None:
@@ -293,7 +293,7 @@ def set_traffic(conn: Connection, endpoint_name: str, expected: dict[str, int],
             endpoint=endpoint, update_mask={"paths": ["traffic_split"]}, timeout=conn.timeout)
     except gexc.GoogleAPICallError as error:
         raise translate(error, "set traffic") from error
-    return updated.etag
+    return str(updated.etag)
 
 
 def apply_plan(conn: Connection, desired: Desired, plan: Plan,

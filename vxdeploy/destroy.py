@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from vxdeploy.desired import MANAGED_BY, TOOL
@@ -82,9 +83,9 @@ def apply_destroy(conn: Connection, plan: DestroyPlan,
                 done.append("traffic cleared")
         for deployed_id in plan.deployed_model_ids:
             progress(f"undeploy {deployed_id}")
-            operation = _ignore_missing("undeploy model", lambda d=deployed_id: (
-                conn.endpoints.undeploy_model(endpoint=endpoint_name, deployed_model_id=d,
-                                              timeout=conn.timeout)))
+            operation = _ignore_missing("undeploy model", partial(
+                conn.endpoints.undeploy_model, endpoint=endpoint_name,
+                deployed_model_id=deployed_id, timeout=conn.timeout))
             if operation is not None:
                 wait(operation, "undeploy model")
             done.append(f"undeployed {deployed_id}")
@@ -104,7 +105,7 @@ def apply_destroy(conn: Connection, plan: DestroyPlan,
         done.append(f"deleted {model_name}")
     for policy in plan.alert_policies:
         progress(f"delete {policy}")
-        _ignore_missing("delete alert policy", lambda p=policy: (
-            conn.alert_policies.delete_alert_policy(name=p, timeout=conn.timeout)))
+        _ignore_missing("delete alert policy", partial(
+            conn.alert_policies.delete_alert_policy, name=policy, timeout=conn.timeout))
         done.append(f"deleted {policy}")
     return done

@@ -100,7 +100,7 @@ class PlanError(InvalidInputError):
 def _endpoint_changes(desired: Desired, live: LiveEndpoint | None, name: str) -> list[Change]:
     want = desired.endpoint
     if live is None:
-        config = {"display_name": want.display_name, "kind": want.kind.value,
+        config: dict[str, Any] = {"display_name": want.display_name, "kind": want.kind.value,
                   "labels": want.labels, "inference_timeout_s": want.inference_timeout_s}
         if want.psc_project_allowlist:
             config["psc_project_allowlist"] = list(want.psc_project_allowlist)
@@ -193,12 +193,12 @@ def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]
         version_ref = version.versioned_name
     dm_id = desired.deployed_model_id
     current = endpoint.deployed(dm_id) if endpoint else None
-    if current is not None:
+    if current is not None and endpoint is not None:
         changes.extend(_existing_deployment(desired, endpoint, current, name))
         return changes
     same_version = [d for d in (endpoint.deployed_models if endpoint else ())
                     if d.fingerprint == want.fingerprint]
-    if same_version:
+    if same_version and endpoint is not None:
         changes.extend(_redeploy(desired, endpoint, same_version[0], name, version_ref))
         return changes
     changes.extend(_new_version(desired, endpoint, name, version_ref))

@@ -18,7 +18,6 @@ import pytest
 from tests.docker_engine import Engine, find_engine, settings, unavailable
 
 
-
 @pytest.fixture(scope="session")
 def engine() -> Engine:
     return find_engine()

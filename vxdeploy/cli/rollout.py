@@ -28,12 +28,12 @@ class SplitOrCommandGroup(TyperGroup):
 
     default_command = "set"
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         help_only = all(arg in ctx.help_option_names for arg in args)
         first = next((arg for arg in args if not arg.startswith("-")), None)
         if args and not help_only and first not in self.commands:
             args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, args)  # type: ignore[arg-type]
 
 
 rollout_app = typer.Typer(

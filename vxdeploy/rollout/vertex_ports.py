@@ -5,6 +5,7 @@ gRPC for the gate metrics. The same code talks to Vertex and to the local emulat
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 from vxdeploy.errors import ConflictError, NotFoundError
@@ -42,9 +43,9 @@ class GapicEndpoint:
             version_id = item.model_version_id or at_version
             version_name = f"{model}@{version_id}" if version_id else model
             if version_name not in aliases_by_version:
-                got = call_api(f"read model {version_name}", lambda v=version_name:
-                               self.connection.models.get_model(
-                                   name=v, timeout=self.connection.timeout))
+                got = call_api(f"read model {version_name}", partial(
+                               self.connection.models.get_model,
+                               name=version_name, timeout=self.connection.timeout))
                 aliases_by_version[version_name] = tuple(got.version_aliases)
             deployed.append(DeployedVersion(
                 id=item.id, model=model, version_id=version_id,

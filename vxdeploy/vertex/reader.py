@@ -8,6 +8,7 @@ label filter, not by listing them all.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from vxdeploy.desired import Desired
@@ -96,8 +97,8 @@ def read_endpoint(conn: Connection, endpoint_id: str, state: LiveState) -> LiveE
         if ref not in versions:
             state.api_calls += 1
             versions[ref] = call_api(f"get model {ref}",
-                                     lambda r=ref: _get_raw(conn.models.get_model, r,
-                                                            conn.timeout))
+                                     partial(_get_raw, conn.models.get_model, ref,
+                                             conn.timeout))
         deployed.append(_deployed_model(dm, versions[ref]))
     kind = endpoint_kind(endpoint)
     timeout = _seconds(endpoint.client_connection_config.inference_timeout) \

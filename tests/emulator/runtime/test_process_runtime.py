@@ -189,7 +189,12 @@ def test_env_var_selects_the_containers_dir(
 ) -> None:
     monkeypatch.setenv("VXDEPLOY_CONTAINERS_DIR", str(tiny_containers))
     server = start_model_server(_spec(tiny_containers, tmp_path, containers_dir=None))
-    server.stop(grace_s=5)
+    try:
+        # The tiny server reports its working directory: the env var's tree, not the bundled one.
+        answer = _post(server.base_url + "/predict", {"instances": [[1, 2]]})
+        assert answer["cwd"] == str(tiny_containers / "flask")
+    finally:
+        server.stop(grace_s=5)
 
 
 def test_bad_manifest_and_bad_spec(tiny_containers: Path, tmp_path: Path) -> None:
