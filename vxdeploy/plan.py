@@ -17,6 +17,7 @@ from vxdeploy.errors import InvalidInputError
 from vxdeploy.live import LiveAlertPolicy, LiveDeployedModel, LiveEndpoint, LiveState
 from vxdeploy.names import CANDIDATE_ALIAS, ROLLOUT_LABEL_PREFIX, STABLE_ALIAS
 from vxdeploy.profile.model import EndpointKind, RolloutStrategy
+from vxdeploy.roles import stable_of
 
 
 class Action(StrEnum):
@@ -163,13 +164,10 @@ def _candidate_split(stable: LiveDeployedModel, candidate_id: str, share: int) -
 
 
 def _stable_of(live: LiveEndpoint, exclude: str) -> LiveDeployedModel | None:
-    """Stable: the deployed model whose version holds the `stable` alias, else most traffic."""
+    """Stable among the deployed models other than `exclude`, by the one rule in roles.py."""
     others = [d for d in live.deployed_models if d.id != exclude]
-    if not others:
-        return None
-    aliased = [d for d in others if STABLE_ALIAS in d.aliases]
-    pool = aliased or others
-    return max(pool, key=lambda d: (live.share(d.id), d.id))
+    picked = stable_of(others, live.traffic_split, live.labels)
+    return picked[0] if picked else None
 
 
 def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]:

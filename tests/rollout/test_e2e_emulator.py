@@ -297,7 +297,7 @@ def test_concurrent_traffic_change_is_detected_not_overwritten(lab: Lab) -> None
     assert status.state.phase.value == "manual"
 
     # a record of a running rollout that the live split contradicts is not trusted either
-    from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
+    from vxdeploy.rollout_state import Phase, RolloutState, merge_labels
 
     view = rollout.endpoint.read()
     record = RolloutState(Phase.RUNNING, stable_id, candidate_id, 0, int(time.time()))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from vxdeploy.rollout.gates import GateResult
 from vxdeploy.rollout.ports import DeployedVersion, Reading
-from vxdeploy.rollout.state import RolloutState
+from vxdeploy.rollout_state import RolloutState
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError
 from vxdeploy.names import CANDIDATE_ALIAS, STABLE_ALIAS
 from vxdeploy.profile.model import OldVersionPolicy, RolloutPolicy, RolloutStrategy
+from vxdeploy.roles import Versions, resolve
 from vxdeploy.rollout.gates import GateResult, Verdict, judge
 from vxdeploy.rollout.machine import (
     StepTiming,
@@ -35,8 +36,7 @@ from vxdeploy.rollout.ports import (
     Reading,
 )
 from vxdeploy.rollout.report import Progress, Report, iso
-from vxdeploy.rollout.resolve import Versions, resolve
-from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
+from vxdeploy.rollout_state import Phase, RolloutState, merge_labels
 from vxdeploy.traffic import check_percent, split_for, steps_for
 
 
@@ -82,7 +82,7 @@ class Rollout:
         if not view.deployed:
             report.outcome = "empty"
             return report
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         report.stable, report.candidate = versions.stable, versions.candidate
         report.outcome = report.state.phase.value if report.state else ""
         report.steps = self._steps_or_empty()
@@ -94,8 +94,9 @@ class Rollout:
         except InvalidInputError:
             return []
 
-    def _with_candidate(self, view: EndpointView) -> tuple[Versions, DeployedVersion]:
-        versions = resolve(view)
+    def _with_candidate(
+            self, view: EndpointView) -> tuple[Versions[DeployedVersion], DeployedVersion]:
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         if versions.candidate is None:
             raise NotFoundError(
                 f"endpoint {view.name} has no candidate: only the stable version "
@@ -135,7 +136,7 @@ class Rollout:
         `ask` is shown what will happen once it is known and raises to decline.
         """
         view = self.endpoint.read()
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         report = Report("abort", view.name, stable=versions.stable,
                         candidate=versions.candidate)
         if versions.candidate is None:
@@ -161,7 +162,7 @@ class Rollout:
         """
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         if versions.candidate is None:
             return self._finish_retirement(view, state, Report("promote", view.name))
         if ask is not None:
@@ -228,7 +229,7 @@ class Rollout:
         steps = check_runnable(self.policy)
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         if versions.candidate is None and state.phase is Phase.PROMOTED:
             return self._finish_retirement(view, state, Report("run", view.name, steps=steps))
         versions, candidate = self._with_candidate(view)

@@ -12,18 +12,11 @@ from vxdeploy.errors import ConflictError, NotFoundError
 from vxdeploy.names import ERROR_COUNT_METRIC as ERROR_METRIC
 from vxdeploy.names import LATENCY_METRIC, RESPONSE_METRIC
 from vxdeploy.rollout.ports import DeployedVersion, EndpointView, Reading
+from vxdeploy.vertex.reader import epoch
 
 RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
 MIN_ALIGNMENT_S = 60  # Cloud Monitoring rejects shorter alignment periods
 
-
-def _epoch(timestamp: Any) -> float:
-    if timestamp is None:
-        return 0.0
-    try:
-        return float(timestamp.timestamp())
-    except (AttributeError, ValueError, OverflowError):
-        return 0.0
 
 
 class GapicEndpoint:
@@ -49,7 +42,7 @@ class GapicEndpoint:
                 aliases_by_version[version_name] = tuple(got.version_aliases)
             deployed.append(DeployedVersion(
                 id=item.id, model=model, version_id=version_id,
-                create_time=_epoch(item.create_time),
+                create_time=epoch(item.create_time),
                 aliases=aliases_by_version[version_name], display_name=item.display_name))
         return EndpointView(name=endpoint.name, etag=endpoint.etag,
                             traffic={k: int(v) for k, v in endpoint.traffic_split.items()},

@@ -75,7 +75,18 @@ def _deployed_model(dm: Any, version: Any | None) -> LiveDeployedModel:
         scale_to_zero=scale_to_zero,
         fingerprint=dict(version.labels).get(FINGERPRINT_LABEL, "") if version else "",
         aliases=tuple(version.version_aliases) if version else (),
+        create_time=epoch(getattr(dm, "create_time", None)),
     )
+
+
+def epoch(timestamp: Any) -> float:
+    """A proto timestamp as epoch seconds; 0.0 when absent (sorts oldest)."""
+    if timestamp is None:
+        return 0.0
+    try:
+        return float(timestamp.timestamp())
+    except (AttributeError, ValueError, OverflowError):
+        return 0.0
 
 
 def _not_found(error: BaseException) -> bool:
