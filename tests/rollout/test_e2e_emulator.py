@@ -183,6 +183,9 @@ def test_linear_rollout_under_traffic_promotes(lab: Lab) -> None:
     assert all(h["reading"]["requests"] >= 5 for h in report["history"])
     assert report["traffic"] == {candidate_id: 100}
     assert report["retired"] == [stable_id]
+    # the report says what is live: the promoted version is stable, the old one previous
+    assert report["stable"]["deployed_model_id"] == candidate_id and report["candidate"] is None
+    assert report["previous"]["deployed_model_id"] == stable_id
     assert set(codes) == {200}, codes  # no request failed while traffic moved
 
     after = lab.rollout().status()

@@ -90,9 +90,13 @@ def _render(context: AppContext, report: Report) -> None:
         stable, candidate = report.stable, report.candidate
         grid = Table(title=f"rollout {report.action}: {report.outcome}", show_header=False)
         grid.add_row("endpoint", report.endpoint)
-        for role, version in (("stable", stable), ("candidate", candidate)):
+        roles = [("stable", stable), ("candidate", candidate)]
+        if report.previous is not None:  # after a promotion: the old stable is not stable
+            roles.append(("previous", report.previous))
+        for role, version in roles:
             if version is None:
-                grid.add_row(role, "[dim]none[/dim]")
+                if role != "candidate" or report.previous is None:
+                    grid.add_row(role, "[dim]none[/dim]")
                 continue
             grid.add_row(role, f"deployed model {version.id}  "
                          f"(version {version.version_id or '?'}"

@@ -35,7 +35,7 @@ from vxdeploy.rollout.ports import (
     MetricsPort,
     Reading,
 )
-from vxdeploy.rollout.report import Progress, Report, iso
+from vxdeploy.rollout.report import Progress, Report, iso, live_outcome
 from vxdeploy.rollout_state import Phase, RolloutState, merge_labels
 from vxdeploy.traffic import check_percent, split_for, steps_for
 
@@ -84,7 +84,7 @@ class Rollout:
             return report
         versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         report.stable, report.candidate = versions.stable, versions.candidate
-        report.outcome = report.state.phase.value if report.state else ""
+        report.outcome = live_outcome(report.state, versions.candidate, view.traffic)
         report.steps = self._steps_or_empty()
         return report
 
@@ -196,8 +196,6 @@ class Rollout:
                                                 else "nothing-to-promote")
             report.traffic = dict(view.traffic)
             return report
-        report.stable = report.stable or old
-        report.candidate = report.candidate or view.find(state.candidate_id)
         wait = state.since + self.policy.termination_wait_s - self.clock.now()
         if wait > 0 and self.policy.old_version is OldVersionPolicy.UNDEPLOY:
             self._say(f"termination wait: {wait:.0f}s before deployed model {old.id} "
@@ -205,6 +203,8 @@ class Rollout:
             self.clock.sleep(wait)
         report.retired = self._retire(old)
         report.outcome = "promoted"
+        # Say what is live: the promoted version is stable, the old one is the previous.
+        report.stable, report.candidate, report.previous = view.find(state.candidate_id), None, old
         report.traffic = dict(self.endpoint.read().traffic)
         return report
 
