@@ -305,3 +305,36 @@ def test_plan_json_shape() -> None:
 
 def test_endpoint_kind_defaults() -> None:
     assert make_desired().endpoint.kind is EndpointKind.PUBLIC
+
+
+def rolled_back(desired: Desired, live: LiveState, share: int = 0) -> LiveState:
+    """`live` after a rollout rolled `desired`'s deployed model back (kept at `share`)."""
+    from vxdeploy.rollout_state import Phase, RolloutState
+
+    assert live.endpoint is not None
+    stable = live.endpoint.deployed_models[0].id
+    record = RolloutState(Phase.ROLLED_BACK, stable, desired.deployed_model_id, 0, 1.0,
+                          reason="error rate 50% > 5%").to_labels()
+    split = {stable: 100 - share, desired.deployed_model_id: share} if share else {stable: 100}
+    return replace(live, endpoint=replace(live.endpoint, labels={**live.endpoint.labels,
+                                                                 **record}, traffic_split=split))
+
+
+def test_a_rolled_back_version_is_not_proposed_again() -> None:
+    from vxdeploy.errors import ExitCode, RolledBackError
+
+    old = make_desired(model={"artifact_uri": "gs://b/old"})
+    new = make_desired(model={"artifact_uri": "gs://b/new"},
+                       rollout={"strategy": "canary", "steps": [10, 100]})
+    live = rolled_back(new, converged(old))
+    with pytest.raises(RolledBackError, match=r"rolled back.*error rate 50%") as caught:
+        compute_plan(new, live)
+    assert caught.value.exit_code == ExitCode.ROLLED_BACK
+    assert "--retry-rejected" in (caught.value.hint or "")
+    retried = compute_plan(new, live, retry_rejected=True)
+    assert Action.DEPLOY_MODEL in [c.action for c in retried.changes]
+    # another version is planned as usual; so is the rejected one once it serves traffic
+    other = make_desired(model={"artifact_uri": "gs://b/other"},
+                         rollout={"strategy": "canary", "steps": [10, 100]})
+    assert not compute_plan(other, live).empty
+    compute_plan(new, rolled_back(new, converged(old), share=10))

@@ -13,11 +13,12 @@ from enum import StrEnum
 from typing import Any
 
 from vxdeploy.desired import Desired, DesiredAlert
-from vxdeploy.errors import InvalidInputError
+from vxdeploy.errors import InvalidInputError, RolledBackError
 from vxdeploy.live import LiveAlertPolicy, LiveDeployedModel, LiveEndpoint, LiveState
 from vxdeploy.names import CANDIDATE_ALIAS, ROLLOUT_LABEL_PREFIX, STABLE_ALIAS
 from vxdeploy.profile.model import EndpointKind, RolloutStrategy
 from vxdeploy.roles import stable_of
+from vxdeploy.rollout_state import Phase, RolloutState
 
 
 class Action(StrEnum):
@@ -367,10 +368,40 @@ def _alert_changes(desired: Desired, live: LiveState) -> list[Change]:
     return changes
 
 
-def compute_plan(desired: Desired, live: LiveState) -> Plan:
-    """The ordered changes that take `live` to `desired`; empty when they already agree."""
+def _refuse_rejected(desired: Desired, endpoint: LiveEndpoint | None) -> None:
+    """A version a rollout rolled back by itself is not rolled out again by a CI re-run.
+
+    The rollout record in the endpoint labels names the rejected deployed model, whose id
+    is derived from the version's fingerprint and machines (`deployed_model_id`): the same
+    profile re-planned gives the same id. Only while it serves no traffic: a user who
+    moved traffic to it by hand has decided.
+    """
+    if endpoint is None:
+        return
+    state = RolloutState.from_labels(endpoint.labels)
+    rejected = desired.deployed_model_id
+    if state.phase is not Phase.ROLLED_BACK or state.candidate_id != rejected \
+            or endpoint.share(rejected):
+        return
+    raise RolledBackError(
+        f"model version {desired.model.fingerprint[:12]} (deployed model {rejected}) was "
+        f"rolled back on {endpoint.name}"
+        + (f": {state.reason}" if state.reason else "")
+        + "; not rolling it out again",
+        hint="change the model (a new version gets a new fingerprint), or pass "
+             "--retry-rejected to roll this one out once more")
+
+
+def compute_plan(desired: Desired, live: LiveState, *, retry_rejected: bool = False) -> Plan:
+    """The ordered changes that take `live` to `desired`; empty when they already agree.
+
+    Raises RolledBackError when `desired` is a version a rollout rejected, unless
+    `retry_rejected`.
+    """
     name = f"projects/{desired.project}/locations/{desired.region}/endpoints/" \
            f"{desired.endpoint.endpoint_id}"
+    if not retry_rejected:
+        _refuse_rejected(desired, live.endpoint)
     changes = [*_endpoint_changes(desired, live.endpoint, name),
                *_model_changes(desired, live, name),
                *_alert_changes(desired, live)]

@@ -48,6 +48,7 @@ class Lab:
         self.home = home
         self.rest_url = rest_url
         self.versions = 0
+        self.last: list[str] = []  # the model overrides of the last deploy
 
     def env(self) -> dict[str, str]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("VXDEPLOY_")}
@@ -72,9 +73,9 @@ class Lab:
     def deploy(self, artifact: str) -> None:
         """Deploy a new model version: a fresh env value gives it a new fingerprint."""
         self.versions += 1
-        result = self.vx("deploy", "--yes", overrides=[
-            f"model.artifact_uri={ARTIFACTS / artifact}",
-            f"model.env.VX_ROLLOUT_TEST=v{self.versions}"])
+        self.last = [f"model.artifact_uri={ARTIFACTS / artifact}",
+                     f"model.env.VX_ROLLOUT_TEST=v{self.versions}"]
+        result = self.vx("deploy", "--yes", overrides=self.last)
         assert result.returncode == 0, result.stderr[-3000:]
 
     def rollout(self, *extra: str, poll_s: float | None = 0.25):
@@ -245,6 +246,10 @@ def test_manual_split_then_promote(lab: Lab) -> None:
     status = lab.rollout().status()
     assert status.stable.id == candidate_id and status.candidate is None
     assert {d.id for d in status_deployed(lab)} == {stable_id, candidate_id}
+    # a completed rollout re-plans empty: CI re-running `plan --detailed-exitcode` sees 0
+    replan = lab.vx("plan", "--detailed-exitcode",
+                    overrides=[*lab.last, "rollout.old_version=keep"])
+    assert replan.returncode == 0, (replan.stdout, replan.stderr[-3000:])
     lab.rollout().endpoint.undeploy(stable_id)
 
 

@@ -6,7 +6,7 @@ import typer
 
 from vxdeploy.cli.context import app_context
 from vxdeploy.cli.options import PROFILE, SET, YES
-from vxdeploy.cli.plan import BUILD, IMAGE
+from vxdeploy.cli.plan import BUILD, IMAGE, RETRY_REJECTED
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +20,7 @@ def deploy_command(
     build: bool = BUILD,
     yes: bool = YES,
     dry_run: bool = typer.Option(False, "--dry-run", help="Plan only; change nothing."),
+    retry_rejected: bool = RETRY_REJECTED,
     set_: list[str] = SET,
 ) -> None:
     """Make the endpoint match the profile: create, upload, deploy, shift traffic, alert."""
@@ -31,7 +32,7 @@ def deploy_command(
     context = app_context(ctx)
     output = context.output
     loaded = load_profile(profile, context.profiles_dir, cli_overrides=set_ or ())
-    prepared = prepare(loaded, output, image=image, build=build)
+    prepared = prepare(loaded, output, image=image, build=build, retry_rejected=retry_rejected)
     plan = prepared.plan
     if not output.json:
         render_plan(plan, output.console)
