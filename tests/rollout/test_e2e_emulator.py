@@ -209,6 +209,14 @@ def test_failing_candidate_rolls_back_by_itself(lab: Lab) -> None:
     status = lab.rollout().status()
     assert status.state.phase.value == "rolled-back" and status.state.reason == "error-rate"
     assert status.candidate is None and status.stable.id == stable_id
+    # a CI re-run does not propose the rejected version again, and says why
+    replan = lab.vx("plan", "--detailed-exitcode", "-o", "json", overrides=[*lab.last, *FAULT])
+    assert replan.returncode == 6, (replan.stdout, replan.stderr[-3000:])
+    refusal = json.loads(replan.stdout)
+    assert "rolled back" in refusal["message"] and "--retry-rejected" in refusal["hint"]
+    retry = lab.vx("plan", "--detailed-exitcode", "--retry-rejected",
+                   overrides=[*lab.last, *FAULT])
+    assert retry.returncode == 2, retry.stderr[-3000:]
 
 
 def test_slow_candidate_rolls_back_on_p99(lab: Lab) -> None:
