@@ -338,3 +338,16 @@ def test_a_rolled_back_version_is_not_proposed_again() -> None:
                          rollout={"strategy": "canary", "steps": [10, 100]})
     assert not compute_plan(other, live).empty
     compute_plan(new, rolled_back(new, converged(old), share=10))
+
+
+def test_default_moves_with_stable() -> None:
+    """A new stable version takes `default` too, so a version that never served drops it."""
+    old = make_desired(model={"artifact_uri": "gs://b/old"})
+    new = make_desired(model={"artifact_uri": "gs://b/new"})  # all-at-once by default
+    live = replace(converged(old), matching_version=None)
+    adds = [c.after["add"] for c in compute_plan(new, live).changes
+            if c.action is Action.SET_ALIASES]
+    assert adds and "stable" in adds[0] and "default" in adds[0]
+    first = compute_plan(new, replace(live, endpoint=None, alert_policies={}))
+    first_adds = [c.after["add"] for c in first.changes if c.action is Action.SET_ALIASES]
+    assert first_adds == [["stable", "default"]]

@@ -16,6 +16,7 @@ from typing import Any
 
 from vxdeploy.desired import Desired, DesiredAlert
 from vxdeploy.errors import ConflictError, OperationTimeoutError
+from vxdeploy.names import DEFAULT_ALIAS
 from vxdeploy.plan import NEW_VERSION, Action, Change, Plan
 from vxdeploy.vertex import requests as build
 from vxdeploy.vertex.connection import Connection
@@ -165,7 +166,7 @@ class Applier:
         remove = list(change.params.get("remove", []))
         if change.params.get("move_from_others"):
             for alias in add:
-                holder = self._alias_holder(model, alias)
+                holder = None if alias == DEFAULT_ALIAS else self._alias_holder(model, alias)
                 if holder and holder != version:
                     self._mutating(f"move alias {alias}", partial(
                         self.conn.models.merge_version_aliases,

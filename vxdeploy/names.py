@@ -10,6 +10,10 @@ from __future__ import annotations
 STABLE_ALIAS = "stable"
 CANDIDATE_ALIAS = "candidate"  # deploy marks a new version with it; promotion removes it
 DEFAULT_ALIAS = "default"  # Vertex gives the first version of a model this alias
+# The aliases of the version serving the endpoint: `default` moves with `stable`, so a
+# first upload that never served does not keep it. The registry moves an added alias off
+# its old holder by itself (and refuses to remove `default`).
+SERVING_ALIASES = (STABLE_ALIAS, DEFAULT_ALIAS)
 
 LABEL_PREFIX = "vxdeploy"
 ROLLOUT_LABEL_PREFIX = f"{LABEL_PREFIX}-rollout"

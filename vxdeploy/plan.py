@@ -15,7 +15,7 @@ from typing import Any
 from vxdeploy.desired import Desired, DesiredAlert
 from vxdeploy.errors import InvalidInputError, RolledBackError
 from vxdeploy.live import LiveAlertPolicy, LiveDeployedModel, LiveEndpoint, LiveState
-from vxdeploy.names import CANDIDATE_ALIAS, ROLLOUT_LABEL_PREFIX, STABLE_ALIAS
+from vxdeploy.names import CANDIDATE_ALIAS, ROLLOUT_LABEL_PREFIX, SERVING_ALIASES, STABLE_ALIAS
 from vxdeploy.profile.model import EndpointKind, RolloutStrategy
 from vxdeploy.roles import stable_of
 from vxdeploy.rollout_state import Phase, RolloutState
@@ -228,7 +228,7 @@ def _existing_deployment(desired: Desired, endpoint: LiveEndpoint, current: Live
             changes.append(_set_traffic(endpoint, {current.id: 100},
                                         "the only deployed model must serve all traffic"))
         if STABLE_ALIAS not in current.aliases:
-            changes.append(_alias_change(current, [STABLE_ALIAS], [CANDIDATE_ALIAS],
+            changes.append(_alias_change(current, _serving(current.aliases), [CANDIDATE_ALIAS],
                                          "the version serving all traffic is stable"))
         return changes
     strategy = desired.strategy
@@ -237,7 +237,7 @@ def _existing_deployment(desired: Desired, endpoint: LiveEndpoint, current: Live
             changes.append(_set_traffic(endpoint, {current.id: 100},
                                         "all-at-once: the new version takes all traffic"))
         if STABLE_ALIAS not in current.aliases:
-            changes.append(_alias_change(current, [STABLE_ALIAS], [CANDIDATE_ALIAS],
+            changes.append(_alias_change(current, _serving(current.aliases), [CANDIDATE_ALIAS],
                                          "the version serving all traffic is stable"))
         if not desired.keep_old_version:
             changes.extend(_undeploy(name, d, "retired: the profile's version serves all "
@@ -275,8 +275,8 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
         return [_deploy_change(desired, name, version_ref, "first deployment on the endpoint",
                                100),
                 Change(Action.SET_ALIASES, version_ref, "the version serving all traffic is "
-                       "stable", None, {"add": [STABLE_ALIAS, *desired.model.aliases]},
-                       {"version": version_ref, "add": [STABLE_ALIAS, *desired.model.aliases]})]
+                       "stable", None, {"add": _serving((), desired.model.aliases)},
+                       {"version": version_ref, "add": _serving((), desired.model.aliases)})]
     assert endpoint is not None
     stable = _stable_of(endpoint, dm_id)
     strategy = desired.strategy
@@ -287,8 +287,8 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
         changes.append(_set_traffic(endpoint, {dm_id: 100},
                                     "all-at-once: the new version takes all traffic"))
         changes.append(Change(Action.SET_ALIASES, version_ref, "new version is stable", None,
-                              {"add": [STABLE_ALIAS, *extra]},
-                              {"version": version_ref, "add": [STABLE_ALIAS, *extra],
+                              {"add": _serving((), extra)},
+                              {"version": version_ref, "add": _serving((), extra),
                                "move_from_others": True}))
         if not desired.keep_old_version:
             changes.extend(_undeploy(name, d, "retired by the all-at-once rollout")
@@ -303,6 +303,11 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
                                     f"{strategy.value}: first step {desired.first_step}%; "
                                     "continue with `vxdeploy rollout`"))
     return changes
+
+
+def _serving(have: tuple[str, ...], extra: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The serving aliases (and the profile's `extra`) a version lacks, in order."""
+    return list(dict.fromkeys(a for a in (*SERVING_ALIASES, *extra) if a not in have))
 
 
 def _set_traffic(endpoint: LiveEndpoint, split: dict[str, int], reason: str) -> Change:

@@ -192,6 +192,7 @@ def test_linear_rollout_under_traffic_promotes(lab: Lab) -> None:
     after = lab.rollout().status()
     assert after.stable.id == candidate_id and after.candidate is None
     assert "stable" in after.stable.aliases and "candidate" not in after.stable.aliases
+    assert "default" in after.stable.aliases  # `default` moved with `stable`
     assert after.state.phase.value == "promoted"
 
 

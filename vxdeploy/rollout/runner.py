@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError
-from vxdeploy.names import CANDIDATE_ALIAS, STABLE_ALIAS
+from vxdeploy.names import CANDIDATE_ALIAS, DEFAULT_ALIAS, STABLE_ALIAS
 from vxdeploy.profile.model import OldVersionPolicy, RolloutPolicy, RolloutStrategy
 from vxdeploy.roles import Versions, resolve
 from vxdeploy.rollout.gates import GateResult, Verdict, judge
@@ -183,6 +183,8 @@ class Rollout:
                              max(0, len(report.steps) - 1), self._now())
         view = self._write(view, state, split_for(stable.id, candidate.id, 100))
         self.aliases.move(STABLE_ALIAS, stable, candidate, drop=(CANDIDATE_ALIAS,))
+        if DEFAULT_ALIAS not in candidate.aliases:  # `default` moves with `stable`
+            self.aliases.move(DEFAULT_ALIAS, None, candidate)
         report.state = state
         return self._finish_retirement(view, state, report)
 
