@@ -23,9 +23,8 @@ from vxdeploy.vertex.connection import Connection
 from vxdeploy.vertex.errors import call_api, canonical_status, translate, with_retries
 from vxdeploy.vertex.operations import wait
 
-MUTATE_PATHS = ["dedicated_resources.min_replica_count",
-                "dedicated_resources.max_replica_count",
-                "dedicated_resources.autoscaling_metric_specs"]
+MUTATE_PATHS = [f"dedicated_resources.{name}" for name in
+                ("min_replica_count", "max_replica_count", "autoscaling_metric_specs")]
 
 
 @dataclass
@@ -164,18 +163,17 @@ class Applier:
         model = version.split("@", 1)[0]
         add = list(change.params.get("add", []))
         remove = list(change.params.get("remove", []))
+        merge, timeout = self.conn.models.merge_version_aliases, self.conn.timeout
         if change.params.get("move_from_others"):
             for alias in add:
                 holder = None if alias == DEFAULT_ALIAS else self._alias_holder(model, alias)
                 if holder and holder != version:
                     self._mutating(f"move alias {alias}", partial(
-                        self.conn.models.merge_version_aliases,
-                        name=holder, version_aliases=[f"-{alias}"], timeout=self.conn.timeout))
+                        merge, name=holder, version_aliases=[f"-{alias}"], timeout=timeout))
         aliases = [*add, *(f"-{a}" for a in remove)]
         if aliases:
-            self._mutating(f"set aliases on {version}", lambda: (
-                self.conn.models.merge_version_aliases(
-                    name=version, version_aliases=aliases, timeout=self.conn.timeout)))
+            self._mutating(f"set aliases on {version}", partial(
+                merge, name=version, version_aliases=aliases, timeout=timeout))
 
     def _alias_holder(self, model: str, alias: str) -> str | None:
         from google.api_core import exceptions as gexc
