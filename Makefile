@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup example demo test lint bench clean docker-up docker-down
+.PHONY: setup example demo test lint typecheck bench clean docker-up docker-down
 
 setup: $(VENV)/.installed
 
@@ -21,8 +21,12 @@ demo: example
 	$(BIN)/vxdeploy deploy --profile local --yes
 	$(BIN)/vxdeploy predict --profile local --instances examples/sentiment/instances.json
 
-lint: setup
+lint: setup typecheck
 	$(BIN)/ruff check .
+
+# mypy --strict over vxdeploy/ (config in pyproject.toml); part of `make test` through lint.
+typecheck: setup
+	$(BIN)/mypy
 
 # Docker (scripts/docker/, docs/build.md): a private engine, a registry on 127.0.0.1 and a
 # local base image for the docker-marked tests. Never fails the build: where no engine can

@@ -325,3 +325,49 @@ def test_the_plan_says_which_backend_serves(model: dict[str, Any], machine: dict
     assert (upload.after or {}).get("serving_backend") == backend
     if model.get("backend") == "onnxruntime":
         assert ("VXSERVE_TRT_BACKEND", "onnxruntime") in desired.model.env
+
+
+def rolled_back(desired: Desired, live: LiveState, share: int = 0) -> LiveState:
+    """`live` after a rollout rolled `desired`'s deployed model back (kept at `share`)."""
+    from vxdeploy.rollout_state import Phase, RolloutState
+
+    assert live.endpoint is not None
+    stable = live.endpoint.deployed_models[0].id
+    record = RolloutState(Phase.ROLLED_BACK, stable, desired.deployed_model_id, 0, 1.0,
+                          reason="error rate 50% > 5%").to_labels()
+    split = {stable: 100 - share, desired.deployed_model_id: share} if share else {stable: 100}
+    return replace(live, endpoint=replace(live.endpoint, labels={**live.endpoint.labels,
+                                                                 **record}, traffic_split=split))
+
+
+def test_a_rolled_back_version_is_not_proposed_again() -> None:
+    from vxdeploy.errors import ExitCode, RolledBackError
+
+    old = make_desired(model={"artifact_uri": "gs://b/old"})
+    new = make_desired(model={"artifact_uri": "gs://b/new"},
+                       rollout={"strategy": "canary", "steps": [10, 100]})
+    live = rolled_back(new, converged(old))
+    with pytest.raises(RolledBackError, match=r"rolled back.*error rate 50%") as caught:
+        compute_plan(new, live)
+    assert caught.value.exit_code == ExitCode.ROLLED_BACK
+    assert "--retry-rejected" in (caught.value.hint or "")
+    retried = compute_plan(new, live, retry_rejected=True)
+    assert Action.DEPLOY_MODEL in [c.action for c in retried.changes]
+    # another version is planned as usual; so is the rejected one once it serves traffic
+    other = make_desired(model={"artifact_uri": "gs://b/other"},
+                         rollout={"strategy": "canary", "steps": [10, 100]})
+    assert not compute_plan(other, live).empty
+    compute_plan(new, rolled_back(new, converged(old), share=10))
+
+
+def test_default_moves_with_stable() -> None:
+    """A new stable version takes `default` too, so a version that never served drops it."""
+    old = make_desired(model={"artifact_uri": "gs://b/old"})
+    new = make_desired(model={"artifact_uri": "gs://b/new"})  # all-at-once by default
+    live = replace(converged(old), matching_version=None)
+    adds = [c.after["add"] for c in compute_plan(new, live).changes
+            if c.action is Action.SET_ALIASES]
+    assert adds and "stable" in adds[0] and "default" in adds[0]
+    first = compute_plan(new, replace(live, endpoint=None, alert_policies={}))
+    first_adds = [c.after["add"] for c in first.changes if c.action is Action.SET_ALIASES]
+    assert first_adds == [["stable", "default"]]

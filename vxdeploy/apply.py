@@ -11,19 +11,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from vxdeploy.desired import Desired
+from vxdeploy.desired import Desired, DesiredAlert
 from vxdeploy.errors import ConflictError, OperationTimeoutError
+from vxdeploy.names import DEFAULT_ALIAS
 from vxdeploy.plan import NEW_VERSION, Action, Change, Plan
 from vxdeploy.vertex import requests as build
 from vxdeploy.vertex.connection import Connection
 from vxdeploy.vertex.errors import call_api, canonical_status, translate, with_retries
 from vxdeploy.vertex.operations import wait
 
-MUTATE_PATHS = ["dedicated_resources.min_replica_count",
-                "dedicated_resources.max_replica_count",
-                "dedicated_resources.autoscaling_metric_specs"]
+MUTATE_PATHS = [f"dedicated_resources.{name}" for name in
+                ("min_replica_count", "max_replica_count", "autoscaling_metric_specs")]
 
 
 @dataclass
@@ -167,19 +168,17 @@ class Applier:
         model = version.split("@", 1)[0]
         add = list(change.params.get("add", []))
         remove = list(change.params.get("remove", []))
+        merge, timeout = self.conn.models.merge_version_aliases, self.conn.timeout
         if change.params.get("move_from_others"):
             for alias in add:
-                holder = self._alias_holder(model, alias)
+                holder = None if alias == DEFAULT_ALIAS else self._alias_holder(model, alias)
                 if holder and holder != version:
-                    self._mutating(f"move alias {alias}", lambda h=holder, a=alias:
-                                   self.conn.models.merge_version_aliases(
-                                       name=h, version_aliases=[f"-{a}"],
-                                       timeout=self.conn.timeout))
+                    self._mutating(f"move alias {alias}", partial(
+                        merge, name=holder, version_aliases=[f"-{alias}"], timeout=timeout))
         aliases = [*add, *(f"-{a}" for a in remove)]
         if aliases:
-            self._mutating(f"set aliases on {version}", lambda: (
-                self.conn.models.merge_version_aliases(
-                    name=version, version_aliases=aliases, timeout=self.conn.timeout)))
+            self._mutating(f"set aliases on {version}", partial(
+                merge, name=version, version_aliases=aliases, timeout=timeout))
 
     def _alias_holder(self, model: str, alias: str) -> str | None:
         from google.api_core import exceptions as gexc
@@ -251,7 +250,7 @@ class Applier:
         wait(operation, "undeploy model")
 
     # -- alerts ------------------------------------------------------------------------
-    def _alert(self, kind: str):
+    def _alert(self, kind: str) -> DesiredAlert:
         return next(a for a in self.desired.alerts if a.kind == kind)
 
     def _create_alert(self, change: Change) -> None:
@@ -298,7 +297,7 @@ def set_traffic(conn: Connection, endpoint_name: str, expected: dict[str, int],
             endpoint=endpoint, update_mask={"paths": ["traffic_split"]}, timeout=conn.timeout)
     except gexc.GoogleAPICallError as error:
         raise translate(error, "set traffic") from error
-    return updated.etag
+    return str(updated.etag)
 
 
 def apply_plan(conn: Connection, desired: Desired, plan: Plan,

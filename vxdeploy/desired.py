@@ -14,28 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vxdeploy import __version__
+from vxdeploy.names import (
+    ALERT_KIND_LABEL,
+    CONTAINER_LABEL,
+    CPU_METRIC,
+    DUTY_CYCLE_METRIC,
+    ENDPOINT_LABEL,
+    ERROR_COUNT_METRIC,
+    FINGERPRINT_LABEL,
+    LATENCY_METRIC,
+    PREDICTION_COUNT_METRIC,
+    REQUESTS_METRIC,
+    RUNTIME_LABEL,
+)
 from vxdeploy.profile.model import EndpointKind, Profile, RolloutStrategy, Target
 from vxdeploy.profile.rules import effective_accelerator, serving_backend
 from vxdeploy.resources import ReplicaFields
-from vxdeploy.rollout.traffic import steps_for
+from vxdeploy.traffic import steps_for
 
 MANAGED_BY = "managed-by"
 TOOL = "vxdeploy"
 PROFILE_LABEL = "vxdeploy-profile"
-FINGERPRINT_LABEL = "vxdeploy-fingerprint"
-CONTAINER_LABEL = "vxdeploy-container"
-RUNTIME_LABEL = "vxdeploy-runtime"
-ENDPOINT_LABEL = "vxdeploy-endpoint"
-ALERT_KIND_LABEL = "vxdeploy-alert"
-STABLE_ALIAS = "stable"
-CANDIDATE_ALIAS = "candidate"
-
-CPU_METRIC = "aiplatform.googleapis.com/prediction/online/cpu/utilization"
-DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
-REQUESTS_METRIC = "aiplatform.googleapis.com/prediction/online/request_count"
-LATENCY_METRIC = "aiplatform.googleapis.com/prediction/online/prediction_latencies"
-PREDICTION_COUNT_METRIC = "aiplatform.googleapis.com/prediction/online/prediction_count"
-ERROR_COUNT_METRIC = "aiplatform.googleapis.com/prediction/online/error_count"
 
 
 @dataclass(frozen=True)

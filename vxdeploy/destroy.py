@@ -4,7 +4,8 @@ alert policies. Every step tolerates "already gone", so an interrupted destroy r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from vxdeploy.desired import MANAGED_BY, TOOL
@@ -21,7 +22,6 @@ class DestroyPlan:
     deployed_model_ids: list[str]
     model: str | None
     alert_policies: list[str]
-    steps: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "deployed_model_ids": self.deployed_model_ids,
@@ -52,16 +52,20 @@ def plan_destroy(conn: Connection, endpoint_id: str, model_id: str) -> DestroyPl
     )
 
 
-def _ignore_missing(what: str, call: Callable[[], Any]) -> Any:
+def _ignore_missing(what: str, call: Callable[[], Any], wait_as: str = "") -> Any:
+    """Run `call`; "already gone" is success. `wait_as`: wait for the returned operation."""
     from google.api_core import exceptions as gexc
 
     try:
-        return call_api(what, call)
+        result = call_api(what, call)
     except Exception as error:
         cause = error.__cause__ if isinstance(error.__cause__, gexc.GoogleAPICallError) else error
         if canonical_status(cause) == "NOT_FOUND":
             return None
         raise
+    if wait_as and result is not None:
+        wait(result, wait_as)
+    return result
 
 
 def apply_destroy(conn: Connection, plan: DestroyPlan,
@@ -82,29 +86,23 @@ def apply_destroy(conn: Connection, plan: DestroyPlan,
                 done.append("traffic cleared")
         for deployed_id in plan.deployed_model_ids:
             progress(f"undeploy {deployed_id}")
-            operation = _ignore_missing("undeploy model", lambda d=deployed_id: (
-                conn.endpoints.undeploy_model(endpoint=endpoint_name, deployed_model_id=d,
-                                              timeout=conn.timeout)))
-            if operation is not None:
-                wait(operation, "undeploy model")
+            _ignore_missing("undeploy model", partial(
+                conn.endpoints.undeploy_model, endpoint=endpoint_name,
+                deployed_model_id=deployed_id, timeout=conn.timeout), "undeploy model")
             done.append(f"undeployed {deployed_id}")
         progress("delete endpoint")
-        operation = _ignore_missing("delete endpoint", lambda: conn.endpoints.delete_endpoint(
-            name=endpoint_name, timeout=conn.timeout))
-        if operation is not None:
-            wait(operation, "delete")
+        _ignore_missing("delete endpoint", lambda: conn.endpoints.delete_endpoint(
+            name=endpoint_name, timeout=conn.timeout), "delete")
         done.append(f"deleted {endpoint_name}")
     if plan.model:
         model_name = plan.model
         progress("delete model")
-        operation = _ignore_missing("delete model", lambda: conn.models.delete_model(
-            name=model_name, timeout=conn.timeout))
-        if operation is not None:
-            wait(operation, "delete")
+        _ignore_missing("delete model", lambda: conn.models.delete_model(
+            name=model_name, timeout=conn.timeout), "delete")
         done.append(f"deleted {model_name}")
     for policy in plan.alert_policies:
         progress(f"delete {policy}")
-        _ignore_missing("delete alert policy", lambda p=policy: (
-            conn.alert_policies.delete_alert_policy(name=p, timeout=conn.timeout)))
+        _ignore_missing("delete alert policy", partial(
+            conn.alert_policies.delete_alert_policy, name=policy, timeout=conn.timeout))
         done.append(f"deleted {policy}")
     return done

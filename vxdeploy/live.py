@@ -30,6 +30,7 @@ class LiveDeployedModel(ReplicaFields):
     scale_to_zero: tuple[int, int] | None
     fingerprint: str = ""  # of the model version it serves (from the version's labels)
     aliases: tuple[str, ...] = ()
+    create_time: float = 0.0  # epoch seconds the DeployedModel was created; orders "newest"
 
 
 

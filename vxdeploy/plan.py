@@ -12,10 +12,13 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from vxdeploy.desired import CANDIDATE_ALIAS, STABLE_ALIAS, Desired, DesiredAlert
-from vxdeploy.errors import InvalidInputError
+from vxdeploy.desired import Desired, DesiredAlert
+from vxdeploy.errors import InvalidInputError, RolledBackError
 from vxdeploy.live import LiveAlertPolicy, LiveDeployedModel, LiveEndpoint, LiveState
+from vxdeploy.names import CANDIDATE_ALIAS, ROLLOUT_LABEL_PREFIX, SERVING_ALIASES, STABLE_ALIAS
 from vxdeploy.profile.model import EndpointKind, RolloutStrategy
+from vxdeploy.roles import stable_of
+from vxdeploy.rollout_state import Phase, RolloutState
 
 
 class Action(StrEnum):
@@ -40,11 +43,10 @@ MUTATING_SYMBOL = {
 }
 
 NEW_VERSION = "(new)"  # stands for the version an earlier UPLOAD_MODEL creates
-# Endpoint labels that `vxdeploy rollout` owns: deploy neither compares nor removes them.
-ROLLOUT_LABEL_PREFIX = "vxdeploy-rollout"
 
 
 def _owned_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Drop the labels `vxdeploy rollout` owns: deploy neither compares nor removes them."""
     return {k: v for k, v in labels.items() if not k.startswith(ROLLOUT_LABEL_PREFIX)}
 
 
@@ -100,7 +102,7 @@ class PlanError(InvalidInputError):
 def _endpoint_changes(desired: Desired, live: LiveEndpoint | None, name: str) -> list[Change]:
     want = desired.endpoint
     if live is None:
-        config = {"display_name": want.display_name, "kind": want.kind.value,
+        config: dict[str, Any] = {"display_name": want.display_name, "kind": want.kind.value,
                   "labels": want.labels, "inference_timeout_s": want.inference_timeout_s}
         if want.psc_project_allowlist:
             config["psc_project_allowlist"] = list(want.psc_project_allowlist)
@@ -163,13 +165,10 @@ def _candidate_split(stable: LiveDeployedModel, candidate_id: str, share: int) -
 
 
 def _stable_of(live: LiveEndpoint, exclude: str) -> LiveDeployedModel | None:
-    """Stable: the deployed model whose version holds the `stable` alias, else most traffic."""
+    """Stable among the deployed models other than `exclude`, by the one rule in roles.py."""
     others = [d for d in live.deployed_models if d.id != exclude]
-    if not others:
-        return None
-    aliased = [d for d in others if STABLE_ALIAS in d.aliases]
-    pool = aliased or others
-    return max(pool, key=lambda d: (live.share(d.id), d.id))
+    picked = stable_of(others, live.traffic_split, live.labels)
+    return picked[0] if picked else None
 
 
 def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]:
@@ -194,12 +193,12 @@ def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]
         version_ref = version.versioned_name
     dm_id = desired.deployed_model_id
     current = endpoint.deployed(dm_id) if endpoint else None
-    if current is not None:
+    if current is not None and endpoint is not None:
         changes.extend(_existing_deployment(desired, endpoint, current, name))
         return changes
     same_version = [d for d in (endpoint.deployed_models if endpoint else ())
                     if d.fingerprint == want.fingerprint]
-    if same_version:
+    if same_version and endpoint is not None:
         changes.extend(_redeploy(desired, endpoint, same_version[0], name, version_ref))
         return changes
     changes.extend(_new_version(desired, endpoint, name, version_ref))
@@ -230,7 +229,7 @@ def _existing_deployment(desired: Desired, endpoint: LiveEndpoint, current: Live
             changes.append(_set_traffic(endpoint, {current.id: 100},
                                         "the only deployed model must serve all traffic"))
         if STABLE_ALIAS not in current.aliases:
-            changes.append(_alias_change(current, [STABLE_ALIAS], [CANDIDATE_ALIAS],
+            changes.append(_alias_change(current, _serving(current.aliases), [CANDIDATE_ALIAS],
                                          "the version serving all traffic is stable"))
         return changes
     strategy = desired.strategy
@@ -239,7 +238,7 @@ def _existing_deployment(desired: Desired, endpoint: LiveEndpoint, current: Live
             changes.append(_set_traffic(endpoint, {current.id: 100},
                                         "all-at-once: the new version takes all traffic"))
         if STABLE_ALIAS not in current.aliases:
-            changes.append(_alias_change(current, [STABLE_ALIAS], [CANDIDATE_ALIAS],
+            changes.append(_alias_change(current, _serving(current.aliases), [CANDIDATE_ALIAS],
                                          "the version serving all traffic is stable"))
         if not desired.keep_old_version:
             changes.extend(_undeploy(name, d, "retired: the profile's version serves all "
@@ -277,8 +276,8 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
         return [_deploy_change(desired, name, version_ref, "first deployment on the endpoint",
                                100),
                 Change(Action.SET_ALIASES, version_ref, "the version serving all traffic is "
-                       "stable", None, {"add": [STABLE_ALIAS, *desired.model.aliases]},
-                       {"version": version_ref, "add": [STABLE_ALIAS, *desired.model.aliases]})]
+                       "stable", None, {"add": _serving((), desired.model.aliases)},
+                       {"version": version_ref, "add": _serving((), desired.model.aliases)})]
     assert endpoint is not None
     stable = _stable_of(endpoint, dm_id)
     strategy = desired.strategy
@@ -289,8 +288,8 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
         changes.append(_set_traffic(endpoint, {dm_id: 100},
                                     "all-at-once: the new version takes all traffic"))
         changes.append(Change(Action.SET_ALIASES, version_ref, "new version is stable", None,
-                              {"add": [STABLE_ALIAS, *extra]},
-                              {"version": version_ref, "add": [STABLE_ALIAS, *extra],
+                              {"add": _serving((), extra)},
+                              {"version": version_ref, "add": _serving((), extra),
                                "move_from_others": True}))
         if not desired.keep_old_version:
             changes.extend(_undeploy(name, d, "retired by the all-at-once rollout")
@@ -305,6 +304,11 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
                                     f"{strategy.value}: first step {desired.first_step}%; "
                                     "continue with `vxdeploy rollout`"))
     return changes
+
+
+def _serving(have: tuple[str, ...], extra: tuple[str, ...] | list[str] = ()) -> list[str]:
+    """The serving aliases (and the profile's `extra`) a version lacks, in order."""
+    return list(dict.fromkeys(a for a in (*SERVING_ALIASES, *extra) if a not in have))
 
 
 def _set_traffic(endpoint: LiveEndpoint, split: dict[str, int], reason: str) -> Change:
@@ -370,10 +374,40 @@ def _alert_changes(desired: Desired, live: LiveState) -> list[Change]:
     return changes
 
 
-def compute_plan(desired: Desired, live: LiveState) -> Plan:
-    """The ordered changes that take `live` to `desired`; empty when they already agree."""
+def _refuse_rejected(desired: Desired, endpoint: LiveEndpoint | None) -> None:
+    """A version a rollout rolled back by itself is not rolled out again by a CI re-run.
+
+    The rollout record in the endpoint labels names the rejected deployed model, whose id
+    is derived from the version's fingerprint and machines (`deployed_model_id`): the same
+    profile re-planned gives the same id. Only while it serves no traffic: a user who
+    moved traffic to it by hand has decided.
+    """
+    if endpoint is None:
+        return
+    state = RolloutState.from_labels(endpoint.labels)
+    rejected = desired.deployed_model_id
+    if state.phase is not Phase.ROLLED_BACK or state.candidate_id != rejected \
+            or endpoint.share(rejected):
+        return
+    raise RolledBackError(
+        f"model version {desired.model.fingerprint[:12]} (deployed model {rejected}) was "
+        f"rolled back on {endpoint.name}"
+        + (f": {state.reason}" if state.reason else "")
+        + "; not rolling it out again",
+        hint="change the model (a new version gets a new fingerprint), or pass "
+             "--retry-rejected to roll this one out once more")
+
+
+def compute_plan(desired: Desired, live: LiveState, *, retry_rejected: bool = False) -> Plan:
+    """The ordered changes that take `live` to `desired`; empty when they already agree.
+
+    Raises RolledBackError when `desired` is a version a rollout rejected, unless
+    `retry_rejected`.
+    """
     name = f"projects/{desired.project}/locations/{desired.region}/endpoints/" \
            f"{desired.endpoint.endpoint_id}"
+    if not retry_rejected:
+        _refuse_rejected(desired, live.endpoint)
     changes = [*_endpoint_changes(desired, live.endpoint, name),
                *_model_changes(desired, live, name),
                *_alert_changes(desired, live)]

@@ -27,7 +27,7 @@ class Prepared:
 
 
 def prepare(loaded: LoadedProfile, output: Output, *, image: str | None = None,
-            build: bool = False) -> Prepared:
+            build: bool = False, retry_rejected: bool = False) -> Prepared:
     """Resolve the image, connect, read live state and compute the plan."""
     from vxdeploy.images import resolve_image
     from vxdeploy.vertex.connection import connect
@@ -44,7 +44,7 @@ def prepare(loaded: LoadedProfile, output: Output, *, image: str | None = None,
     started = time.perf_counter()
     live = read_live_state(conn, desired)
     timings["read_s"] = time.perf_counter() - started
-    plan = compute_plan(desired, live)
+    plan = compute_plan(desired, live, retry_rejected=retry_rejected)
     output.debug(f"read live state with {live.api_calls} API calls in {timings['read_s']:.2f} s")
     return Prepared(loaded, conn, desired, live, plan, timings)
 

@@ -38,7 +38,7 @@ def artifacts() -> Path:
     import sys
 
     script = SENTIMENT / "make_model.py"
-    assert script.is_file(), f"{script} is missing: the example model cannot be made"
+    assert script.is_file(), f"the example model script {script} is missing"
     subprocess.run([sys.executable, str(script), "--version", "1"], check=True,
                    capture_output=True, timeout=300)
     return SENTIMENT / "artifacts"
@@ -90,8 +90,7 @@ def test_bundled_image_builds_serves_pushes_and_is_reused(kind, docker_env, clie
                                                          tmp_path):
     import httpx
 
-    assert (containers_dir() / kind / "Dockerfile").is_file(), \
-        f"containers/{kind} lost its Dockerfile"
+    assert (containers_dir() / kind / "Dockerfile").is_file(), f"containers/{kind}: no Dockerfile"
     # A snapshot, so that edits to containers/ while the test runs cannot change the tag.
     snapshot = tmp_path / "containers"
     shutil.copytree(containers_dir(), snapshot,

@@ -164,7 +164,7 @@ def test_user_files_with_clashing_names_are_refused(tree, tmp_path):
 
 def test_bundled_flask_container_assembles_with_vxserve():
     root = containers_dir()
-    assert (root / "flask" / "Dockerfile").is_file(), "containers/flask lost its Dockerfile"
+    assert (root / "flask" / "Dockerfile").is_file(), "containers/flask: no Dockerfile"
     ctx = assemble_context(root / "flask", root / "common")
     assert "Dockerfile" in ctx.names and "vxserve/__init__.py" in ctx.names
     assert not [n for n in ctx.names if "__pycache__" in n or n.endswith(".pyc")]

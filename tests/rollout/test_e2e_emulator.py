@@ -48,6 +48,7 @@ class Lab:
         self.home = home
         self.rest_url = rest_url
         self.versions = 0
+        self.last: list[str] = []  # the model overrides of the last deploy
 
     def env(self) -> dict[str, str]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("VXDEPLOY_")}
@@ -72,9 +73,9 @@ class Lab:
     def deploy(self, artifact: str) -> None:
         """Deploy a new model version: a fresh env value gives it a new fingerprint."""
         self.versions += 1
-        result = self.vx("deploy", "--yes", overrides=[
-            f"model.artifact_uri={ARTIFACTS / artifact}",
-            f"model.env.VX_ROLLOUT_TEST=v{self.versions}"])
+        self.last = [f"model.artifact_uri={ARTIFACTS / artifact}",
+                     f"model.env.VX_ROLLOUT_TEST=v{self.versions}"]
+        result = self.vx("deploy", "--yes", overrides=self.last)
         assert result.returncode == 0, result.stderr[-3000:]
 
     def rollout(self, *extra: str, poll_s: float | None = 0.25):
@@ -183,11 +184,15 @@ def test_linear_rollout_under_traffic_promotes(lab: Lab) -> None:
     assert all(h["reading"]["requests"] >= 5 for h in report["history"])
     assert report["traffic"] == {candidate_id: 100}
     assert report["retired"] == [stable_id]
+    # the report says what is live: the promoted version is stable, the old one previous
+    assert report["stable"]["deployed_model_id"] == candidate_id and report["candidate"] is None
+    assert report["previous"]["deployed_model_id"] == stable_id
     assert set(codes) == {200}, codes  # no request failed while traffic moved
 
     after = lab.rollout().status()
     assert after.stable.id == candidate_id and after.candidate is None
     assert "stable" in after.stable.aliases and "candidate" not in after.stable.aliases
+    assert "default" in after.stable.aliases  # `default` moved with `stable`
     assert after.state.phase.value == "promoted"
 
 
@@ -205,6 +210,14 @@ def test_failing_candidate_rolls_back_by_itself(lab: Lab) -> None:
     status = lab.rollout().status()
     assert status.state.phase.value == "rolled-back" and status.state.reason == "error-rate"
     assert status.candidate is None and status.stable.id == stable_id
+    # a CI re-run does not propose the rejected version again, and says why
+    replan = lab.vx("plan", "--detailed-exitcode", "-o", "json", overrides=[*lab.last, *FAULT])
+    assert replan.returncode == 6, (replan.stdout, replan.stderr[-3000:])
+    refusal = json.loads(replan.stdout)
+    assert "rolled back" in refusal["message"] and "--retry-rejected" in refusal["hint"]
+    retry = lab.vx("plan", "--detailed-exitcode", "--retry-rejected",
+                   overrides=[*lab.last, *FAULT])
+    assert retry.returncode == 2, retry.stderr[-3000:]
 
 
 def test_slow_candidate_rolls_back_on_p99(lab: Lab) -> None:
@@ -242,6 +255,10 @@ def test_manual_split_then_promote(lab: Lab) -> None:
     status = lab.rollout().status()
     assert status.stable.id == candidate_id and status.candidate is None
     assert {d.id for d in status_deployed(lab)} == {stable_id, candidate_id}
+    # a completed rollout re-plans empty: CI re-running `plan --detailed-exitcode` sees 0
+    replan = lab.vx("plan", "--detailed-exitcode",
+                    overrides=[*lab.last, "rollout.old_version=keep"])
+    assert replan.returncode == 0, (replan.stdout, replan.stderr[-3000:])
     lab.rollout().endpoint.undeploy(stable_id)
 
 
@@ -297,7 +314,7 @@ def test_concurrent_traffic_change_is_detected_not_overwritten(lab: Lab) -> None
     assert status.state.phase.value == "manual"
 
     # a record of a running rollout that the live split contradicts is not trusted either
-    from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
+    from vxdeploy.rollout_state import Phase, RolloutState, merge_labels
 
     view = rollout.endpoint.read()
     record = RolloutState(Phase.RUNNING, stable_id, candidate_id, 0, int(time.time()))

@@ -14,7 +14,7 @@ from vxdeploy.rollout.machine import (
     needs_gates,
     start_index,
 )
-from vxdeploy.rollout.state import KEYS, Phase, RolloutState, merge_labels
+from vxdeploy.rollout_state import KEYS, Phase, RolloutState, merge_labels
 
 PASS = GateResult(Verdict.PASS, "ok", "")
 WAIT = GateResult(Verdict.WAIT, "baking", "")

@@ -6,7 +6,7 @@ import typer
 
 from vxdeploy.cli.context import app_context
 from vxdeploy.cli.options import PROFILE, SET, YES
-from vxdeploy.cli.plan import BUILD, IMAGE
+from vxdeploy.cli.plan import BUILD, IMAGE, RETRY_REJECTED
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +23,7 @@ def deploy_command(
     skip_model_check: bool = typer.Option(
         False, "--skip-model-check",
         help="Do not load local artifacts with the container's loader before planning."),
+    retry_rejected: bool = RETRY_REJECTED,
     set_: list[str] = SET,
 ) -> None:
     """Make the endpoint match the profile: create, upload, deploy, shift traffic, alert."""
@@ -38,7 +39,7 @@ def deploy_command(
         from vxdeploy.modelcheck import preflight
 
         preflight(loaded.profile, output)
-    prepared = prepare(loaded, output, image=image, build=build)
+    prepared = prepare(loaded, output, image=image, build=build, retry_rejected=retry_rejected)
     plan = prepared.plan
     if not output.json:
         render_plan(plan, output.console)

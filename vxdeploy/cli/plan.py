@@ -13,6 +13,8 @@ from vxdeploy.cli.options import PROFILE, SET
 IMAGE = typer.Option(None, "--image", help="Image to deploy (Vertex: IMAGE@sha256:...).")
 BUILD = typer.Option(False, "--build", help="Build (and for Vertex push) the bundled "
                      "container first and deploy its digest.")
+RETRY_REJECTED = typer.Option(False, "--retry-rejected", help="Roll out a model version "
+                              "again although a rollout rolled it back (exit 6 otherwise).")
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +30,7 @@ def plan_command(
         "are changes, 1 on error."),
     image: str = IMAGE,
     build: bool = BUILD,
+    retry_rejected: bool = RETRY_REJECTED,
     set_: list[str] = SET,
 ) -> None:
     """Show what `deploy` would change, without changing anything."""
@@ -37,7 +40,8 @@ def plan_command(
 
     context = app_context(ctx)
     loaded = load_profile(profile, context.profiles_dir, cli_overrides=set_ or ())
-    prepared = prepare(loaded, context.output, image=image, build=build)
+    prepared = prepare(loaded, context.output, image=image, build=build,
+                       retry_rejected=retry_rejected)
     document = {**prepared.plan.to_dict(), "api_calls": prepared.live.api_calls}
     if out:
         out.write_text(json.dumps(document, indent=2, default=str) + "\n")

@@ -29,12 +29,12 @@ class SplitOrCommandGroup(TyperGroup):
 
     default_command = "set"
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         help_only = all(arg in ctx.help_option_names for arg in args)
         first = next((arg for arg in args if not arg.startswith("-")), None)
         if args and not help_only and first not in self.commands:
             args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, args)  # type: ignore[arg-type]
 
 
 rollout_app = typer.Typer(
@@ -91,9 +91,13 @@ def _render(context: AppContext, report: Report) -> None:
         stable, candidate = report.stable, report.candidate
         grid = Table(title=f"rollout {report.action}: {report.outcome}", show_header=False)
         grid.add_row("endpoint", report.endpoint)
-        for role, version in (("stable", stable), ("candidate", candidate)):
+        roles = [("stable", stable), ("candidate", candidate)]
+        if report.previous is not None:  # after a promotion: the old stable is not stable
+            roles.append(("previous", report.previous))
+        for role, version in roles:
             if version is None:
-                grid.add_row(role, "[dim]none[/dim]")
+                if role != "candidate" or report.previous is None:
+                    grid.add_row(role, "[dim]none[/dim]")
                 continue
             grid.add_row(role, f"deployed model {version.id}  "
                          f"(version {version.version_id or '?'}"
@@ -129,7 +133,7 @@ def set_command(
 ) -> None:
     """Set the stable/candidate split, e.g. `vxdeploy rollout 90/10 --profile p`."""
     from vxdeploy.errors import InvalidInputError
-    from vxdeploy.rollout.traffic import check_percent, parse_split
+    from vxdeploy.traffic import check_percent, parse_split
 
     if (split is None) == (to is None):
         raise InvalidInputError("give either a split such as 90/10 or --to PERCENT, not "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from vxdeploy.profile.model import RolloutPolicy
 from vxdeploy.rollout.gates import GateResult, Verdict
-from vxdeploy.rollout.state import Phase, RolloutState
+from vxdeploy.rollout_state import Phase, RolloutState
 
 
 @dataclass(frozen=True)

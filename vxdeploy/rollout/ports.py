@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-STABLE_ALIAS = "stable"
-CANDIDATE_ALIAS = "candidate"  # deploy marks a new version with it; promotion removes it
-
 
 @dataclass(frozen=True)
 class DeployedVersion:

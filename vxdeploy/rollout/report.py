@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from vxdeploy.rollout.gates import GateResult
 from vxdeploy.rollout.ports import DeployedVersion, Reading
-from vxdeploy.rollout.state import RolloutState
+from vxdeploy.rollout_state import ACTIVE, Phase, RolloutState
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,19 @@ def _version(version: DeployedVersion | None) -> dict[str, object] | None:
             "version_id": version.version_id, "aliases": list(version.aliases)}
 
 
+def live_outcome(state: RolloutState | None, candidate: DeployedVersion | None,
+                 traffic: dict[str, int]) -> str:
+    """The status outcome: the recorded phase, unless a newer candidate arrived since.
+
+    A deploy after a finished rollout puts a new candidate at its first step without
+    touching the rollout record; calling that `promoted` would hide a live canary.
+    """
+    phase = state.phase if state is not None else Phase.IDLE
+    if candidate is None or phase in ACTIVE or (state and candidate.id == state.candidate_id):
+        return phase.value
+    return f"candidate at {int(traffic.get(candidate.id, 0))}%"
+
+
 @dataclass
 class Report:
     """What a rollout command did; `--output json` prints `to_dict()`."""
@@ -50,6 +63,8 @@ class Report:
     reason: str = ""
     retired: list[str] = field(default_factory=list)
     state: RolloutState | None = None
+    previous: DeployedVersion | None = None  # the stable a promotion replaced
+
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -69,6 +84,8 @@ class Report:
             body["resumed_from_step"] = self.resumed_from_step
         if self.reason:
             body["reason"] = self.reason
+        if self.previous is not None:
+            body["previous"] = _version(self.previous)
         if self.retired:
             body["retired"] = list(self.retired)
         return body

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError
+from vxdeploy.names import CANDIDATE_ALIAS, DEFAULT_ALIAS, STABLE_ALIAS
 from vxdeploy.profile.model import OldVersionPolicy, RolloutPolicy, RolloutStrategy
+from vxdeploy.roles import Versions, resolve
 from vxdeploy.rollout.gates import GateResult, Verdict, judge
 from vxdeploy.rollout.machine import (
     StepTiming,
@@ -25,8 +27,6 @@ from vxdeploy.rollout.machine import (
     timing_for,
 )
 from vxdeploy.rollout.ports import (
-    CANDIDATE_ALIAS,
-    STABLE_ALIAS,
     AliasPort,
     Clock,
     DeployedVersion,
@@ -35,10 +35,9 @@ from vxdeploy.rollout.ports import (
     MetricsPort,
     Reading,
 )
-from vxdeploy.rollout.report import Progress, Report, iso
-from vxdeploy.rollout.resolve import Versions, resolve
-from vxdeploy.rollout.state import Phase, RolloutState, merge_labels
-from vxdeploy.rollout.traffic import check_percent, split_for, steps_for
+from vxdeploy.rollout.report import Progress, Report, iso, live_outcome
+from vxdeploy.rollout_state import Phase, RolloutState, merge_labels
+from vxdeploy.traffic import check_percent, split_for, steps_for
 
 
 def check_runnable(policy: RolloutPolicy) -> list[int]:
@@ -83,9 +82,9 @@ class Rollout:
         if not view.deployed:
             report.outcome = "empty"
             return report
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         report.stable, report.candidate = versions.stable, versions.candidate
-        report.outcome = report.state.phase.value if report.state else ""
+        report.outcome = live_outcome(report.state, versions.candidate, view.traffic)
         report.steps = self._steps_or_empty()
         return report
 
@@ -95,8 +94,9 @@ class Rollout:
         except InvalidInputError:
             return []
 
-    def _with_candidate(self, view: EndpointView) -> tuple[Versions, DeployedVersion]:
-        versions = resolve(view)
+    def _with_candidate(
+            self, view: EndpointView) -> tuple[Versions[DeployedVersion], DeployedVersion]:
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         if versions.candidate is None:
             raise NotFoundError(
                 f"endpoint {view.name} has no candidate: only the stable version "
@@ -136,7 +136,7 @@ class Rollout:
         `ask` is shown what will happen once it is known and raises to decline.
         """
         view = self.endpoint.read()
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         report = Report("abort", view.name, stable=versions.stable,
                         candidate=versions.candidate)
         if versions.candidate is None:
@@ -162,7 +162,7 @@ class Rollout:
         """
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         if versions.candidate is None:
             return self._finish_retirement(view, state, Report("promote", view.name))
         if ask is not None:
@@ -183,6 +183,8 @@ class Rollout:
                              max(0, len(report.steps) - 1), self._now())
         view = self._write(view, state, split_for(stable.id, candidate.id, 100))
         self.aliases.move(STABLE_ALIAS, stable, candidate, drop=(CANDIDATE_ALIAS,))
+        if DEFAULT_ALIAS not in candidate.aliases:  # `default` moves with `stable`
+            self.aliases.move(DEFAULT_ALIAS, None, candidate)
         report.state = state
         return self._finish_retirement(view, state, report)
 
@@ -196,8 +198,6 @@ class Rollout:
                                                 else "nothing-to-promote")
             report.traffic = dict(view.traffic)
             return report
-        report.stable = report.stable or old
-        report.candidate = report.candidate or view.find(state.candidate_id)
         wait = state.since + self.policy.termination_wait_s - self.clock.now()
         if wait > 0 and self.policy.old_version is OldVersionPolicy.UNDEPLOY:
             self._say(f"termination wait: {wait:.0f}s before deployed model {old.id} "
@@ -205,6 +205,8 @@ class Rollout:
             self.clock.sleep(wait)
         report.retired = self._retire(old)
         report.outcome = "promoted"
+        # Say what is live: the promoted version is stable, the old one is the previous.
+        report.stable, report.candidate, report.previous = view.find(state.candidate_id), None, old
         report.traffic = dict(self.endpoint.read().traffic)
         return report
 
@@ -229,7 +231,7 @@ class Rollout:
         steps = check_runnable(self.policy)
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
-        versions = resolve(view)
+        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
         if versions.candidate is None and state.phase is Phase.PROMOTED:
             return self._finish_retirement(view, state, Report("run", view.name, steps=steps))
         versions, candidate = self._with_candidate(view)

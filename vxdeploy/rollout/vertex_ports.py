@@ -5,26 +5,18 @@ gRPC for the gate metrics. The same code talks to Vertex and to the local emulat
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 from vxdeploy.errors import ConflictError, NotFoundError
+from vxdeploy.names import ERROR_COUNT_METRIC as ERROR_METRIC
+from vxdeploy.names import LATENCY_METRIC, RESPONSE_METRIC
 from vxdeploy.rollout.ports import DeployedVersion, EndpointView, Reading
+from vxdeploy.vertex.reader import epoch
 
-METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online"
-RESPONSE_METRIC = f"{METRIC_PREFIX}/response_count"
-ERROR_METRIC = f"{METRIC_PREFIX}/error_count"
-LATENCY_METRIC = f"{METRIC_PREFIX}/prediction_latencies"
 RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
 MIN_ALIGNMENT_S = 60  # Cloud Monitoring rejects shorter alignment periods
 
-
-def _epoch(timestamp: Any) -> float:
-    if timestamp is None:
-        return 0.0
-    try:
-        return float(timestamp.timestamp())
-    except (AttributeError, ValueError, OverflowError):
-        return 0.0
 
 
 class GapicEndpoint:
@@ -44,13 +36,13 @@ class GapicEndpoint:
             version_id = item.model_version_id or at_version
             version_name = f"{model}@{version_id}" if version_id else model
             if version_name not in aliases_by_version:
-                got = call_api(f"read model {version_name}", lambda v=version_name:
-                               self.connection.models.get_model(
-                                   name=v, timeout=self.connection.timeout))
+                got = call_api(f"read model {version_name}", partial(
+                               self.connection.models.get_model,
+                               name=version_name, timeout=self.connection.timeout))
                 aliases_by_version[version_name] = tuple(got.version_aliases)
             deployed.append(DeployedVersion(
                 id=item.id, model=model, version_id=version_id,
-                create_time=_epoch(item.create_time),
+                create_time=epoch(item.create_time),
                 aliases=aliases_by_version[version_name], display_name=item.display_name))
         return EndpointView(name=endpoint.name, etag=endpoint.etag,
                             traffic={k: int(v) for k, v in endpoint.traffic_split.items()},

@@ -50,10 +50,12 @@ class Connection:
     def aiplatform(self) -> Any:
         """The GAPIC module in use: aiplatform_v1, or v1beta1 where the profile needs it."""
         if self.beta:
-            from google.cloud import aiplatform_v1beta1 as module
-        else:
-            from google.cloud import aiplatform_v1 as module
-        return module
+            from google.cloud import aiplatform_v1beta1
+
+            return aiplatform_v1beta1
+        from google.cloud import aiplatform_v1
+
+        return aiplatform_v1
 
     def _gapic(self, name: str) -> Any:
         if name not in self._clients:
@@ -128,7 +130,7 @@ def connect(profile: Profile, *, timeout: float = DEFAULT_TIMEOUT_S) -> Connecti
         from vxdeploy.emulator.control import ensure_running
 
         info = ensure_running()
-        return Connection(profile.project, profile.region, info.rest_url, AnonymousCredentials(),
+        return Connection(profile.project, profile.region, info.rest_url, AnonymousCredentials(),  # type: ignore[no-untyped-call]
                           grpc_target=info.grpc_target, beta=needs_beta(profile),
                           timeout=timeout, local=True)
     import google.auth

@@ -8,9 +8,10 @@ label filter, not by listing them all.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from vxdeploy.desired import ALERT_KIND_LABEL, ENDPOINT_LABEL, FINGERPRINT_LABEL, Desired
+from vxdeploy.desired import Desired
 from vxdeploy.live import (
     LiveAlertPolicy,
     LiveDeployedModel,
@@ -18,6 +19,7 @@ from vxdeploy.live import (
     LiveModelVersion,
     LiveState,
 )
+from vxdeploy.names import ALERT_KIND_LABEL, ENDPOINT_LABEL, FINGERPRINT_LABEL
 from vxdeploy.profile.model import EndpointKind
 from vxdeploy.vertex.connection import Connection
 from vxdeploy.vertex.errors import call_api, canonical_status
@@ -73,7 +75,18 @@ def _deployed_model(dm: Any, version: Any | None) -> LiveDeployedModel:
         scale_to_zero=scale_to_zero,
         fingerprint=dict(version.labels).get(FINGERPRINT_LABEL, "") if version else "",
         aliases=tuple(version.version_aliases) if version else (),
+        create_time=epoch(getattr(dm, "create_time", None)),
     )
+
+
+def epoch(timestamp: Any) -> float:
+    """A proto timestamp as epoch seconds; 0.0 when absent (sorts oldest)."""
+    if timestamp is None:
+        return 0.0
+    try:
+        return float(timestamp.timestamp())
+    except (AttributeError, ValueError, OverflowError):
+        return 0.0
 
 
 def _not_found(error: BaseException) -> bool:
@@ -95,8 +108,8 @@ def read_endpoint(conn: Connection, endpoint_id: str, state: LiveState) -> LiveE
         if ref not in versions:
             state.api_calls += 1
             versions[ref] = call_api(f"get model {ref}",
-                                     lambda r=ref: _get_raw(conn.models.get_model, r,
-                                                            conn.timeout))
+                                     partial(_get_raw, conn.models.get_model, ref,
+                                             conn.timeout))
         deployed.append(_deployed_model(dm, versions[ref]))
     kind = endpoint_kind(endpoint)
     timeout = _seconds(endpoint.client_connection_config.inference_timeout) \

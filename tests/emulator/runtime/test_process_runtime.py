@@ -190,8 +190,7 @@ def test_env_var_selects_the_containers_dir(
     monkeypatch.setenv("VXDEPLOY_CONTAINERS_DIR", str(tiny_containers))
     server = start_model_server(_spec(tiny_containers, tmp_path, containers_dir=None))
     try:
-        # The tiny flask server answered, from the folder the variable named (the bundled
-        # one would not know this predict route's `cwd` field).
+        # The tiny server reports its working directory: the env var's tree, not the bundled one.
         answer = _post(server.base_url + "/predict", {"instances": [[1, 2]]})
         assert answer["cwd"] == str(tiny_containers / "flask")
     finally:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-PREFIX = "vxdeploy-rollout"
+from vxdeploy.names import ROLLOUT_LABEL_PREFIX as PREFIX
+
 KEY_PHASE = PREFIX
 KEY_STABLE = f"{PREFIX}-stable"
 KEY_CANDIDATE = f"{PREFIX}-candidate"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from vxdeploy.errors import NotFoundError
+from vxdeploy.roles import resolve, stable_of
 from vxdeploy.rollout.ports import DeployedVersion, EndpointView
-from vxdeploy.rollout.resolve import resolve
-from vxdeploy.rollout.state import Phase, RolloutState
+from vxdeploy.rollout_state import Phase, RolloutState
 
 M = "projects/p/locations/us-central1/models/m"
 V1 = DeployedVersion("111", M, "1", 100.0)
@@ -57,7 +57,7 @@ def state(phase: Phase, stable_id: str, candidate_id: str) -> dict[str, str]:
      ("111", "222"), "labels"),
 ])
 def test_resolve(endpoint: EndpointView, expected: tuple[str, str | None], how: str) -> None:
-    versions = resolve(endpoint)
+    versions = resolve(endpoint.name, endpoint.deployed, endpoint.traffic, endpoint.labels)
     got = (versions.stable.id, versions.candidate.id if versions.candidate else None)
     assert got == expected
     assert versions.how == how
@@ -65,4 +65,31 @@ def test_resolve(endpoint: EndpointView, expected: tuple[str, str | None], how: 
 
 def test_nothing_deployed_is_not_found() -> None:
     with pytest.raises(NotFoundError, match="no deployed models"):
-        resolve(view([], {}))
+        resolve("projects/p/locations/us-central1/endpoints/e", (), {}, {})
+
+
+def test_plan_and_rollout_agree_on_a_tie() -> None:
+    """50/50 with no alias and no record: the older version served first, so it is stable.
+
+    plan.py used to break this tie by the highest id and the rollout by the oldest: a deploy
+    then treated the newer version as stable while `rollout status` called it the candidate.
+    """
+    from vxdeploy.live import LiveDeployedModel, LiveEndpoint
+    from vxdeploy.plan import _stable_of
+    from vxdeploy.profile.model import EndpointKind
+
+    def live(dm_id: str, created: float) -> LiveDeployedModel:
+        return LiveDeployedModel(
+            id=dm_id, model=M, version_id=dm_id[0], display_name="", machine_type="n1",
+            accelerator_type="", accelerator_count=0, min_replicas=1, max_replicas=1,
+            required_replicas=0, spot=False, service_account="", autoscaling={},
+            scale_to_zero=None, create_time=created)
+
+    older, newer = live("111", 100.0), live("999", 200.0)
+    split = {"111": 50, "999": 50}
+    endpoint = LiveEndpoint("projects/p/locations/us-central1/endpoints/e", "e", "e", {}, "etag",
+                            split, (newer, older), EndpointKind.DEDICATED, 600)
+    planned = _stable_of(endpoint, exclude="")
+    rolled = resolve(endpoint.name, endpoint.deployed_models, split, {})
+    assert planned is not None and planned.id == rolled.stable.id == "111"
+    assert stable_of([newer, older], split, {}) == (older, "traffic")

@@ -6,7 +6,7 @@ import pytest
 
 from vxdeploy.errors import ExitCode, InvalidInputError
 from vxdeploy.profile.model import RolloutPolicy
-from vxdeploy.rollout.traffic import parse_split, split_for, steps_for
+from vxdeploy.traffic import parse_split, split_for, steps_for
 
 
 @pytest.mark.parametrize(("text", "expected"), [
