@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -22,7 +23,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(local_app, name="local")
 
 
-def _servers_table(context, servers: list[dict]) -> None:
+def _servers_table(context: Any, servers: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table("endpoint", "deployed model", "replicas", "url", "state")
@@ -85,6 +86,7 @@ def status_command(ctx: typer.Context, state_dir: Path = STATE_DIR) -> None:
     context = app_context(ctx)
     folder = state_dir or control.default_state_dir()
     info = control.read_info(folder)
+    document: dict[str, Any]
     if info is None:
         document = {"running": False, "rest_url": None, "grpc_target": None,
                     "storage_url": None, "state_dir": str(folder), "pid": None, "servers": []}

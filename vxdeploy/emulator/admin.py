@@ -107,13 +107,14 @@ def handle(server: EmulatorServer, method: str, path: str, query: str,
             data = _body(raw)
             if not data.get("deployed_model_id"):
                 raise ApiError("INVALID_ARGUMENT", 'body needs "deployed_model_id"')
-            fault = ModelFault(str(data["deployed_model_id"]),
-                               latency_ms=float(data.get("latency_ms", 0)),
-                               http_status=int(data.get("http_status", 0)),
-                               fraction=float(data.get("fraction", 1.0)))
-            emu.faults.set_model(fault)
-            return {"deployed_model_id": fault.deployed_model_id, "latency_ms": fault.latency_ms,
-                    "http_status": fault.http_status, "fraction": fault.fraction}
+            model_fault = ModelFault(str(data["deployed_model_id"]),
+                                     latency_ms=float(data.get("latency_ms", 0)),
+                                     http_status=int(data.get("http_status", 0)),
+                                     fraction=float(data.get("fraction", 1.0)))
+            emu.faults.set_model(model_fault)
+            return {"deployed_model_id": model_fault.deployed_model_id,
+                    "latency_ms": model_fault.latency_ms,
+                    "http_status": model_fault.http_status, "fraction": model_fault.fraction}
         if (method, sub) == ("POST", "/seed"):
             seed = _body(raw).get("seed")
             emu.rng.seed(seed)

@@ -115,7 +115,9 @@ def decode_request(route: Route, path_vars: dict[str, str], query: str, body: by
 
 def to_json_dict(message: Any) -> dict[str, Any]:
     """The proto3 JSON form clients parse (camelCase names, enum names)."""
-    return json_format.MessageToDict(_pb(message), preserving_proto_field_name=False)
+    as_dict: dict[str, Any] = json_format.MessageToDict(_pb(message),
+                                                         preserving_proto_field_name=False)
+    return as_dict
 
 
 def encode(message: Any) -> bytes:

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,7 +66,7 @@ def _healthy(rest_url: str, timeout: float = 1.0) -> bool:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(f"{rest_url}/_emulator/health", timeout=timeout) as response:
-            return response.status == 200
+            return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -85,7 +86,7 @@ def read_info(state_dir: Path | None = None) -> EmulatorInfo | None:
 
 
 @contextmanager
-def _locked(folder: Path, timeout_s: float):
+def _locked(folder: Path, timeout_s: float) -> Iterator[None]:
     private_dir(folder)
     with open(folder / LOCK_FILE, "a+") as handle:
         deadline = time.monotonic() + timeout_s

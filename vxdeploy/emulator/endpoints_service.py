@@ -7,6 +7,7 @@ checked by Vertex's rules and replaced, never merged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -363,7 +364,7 @@ def cancel_operation(emu: HasOperations, request: Any, version: str) -> dict[str
     return {}  # google.protobuf.Empty
 
 
-HANDLERS = {
+HANDLERS: dict[str, Callable[..., Any]] = {
     "CreateEndpoint": create_endpoint,
     "GetEndpoint": get_endpoint,
     "ListEndpoints": list_endpoints,

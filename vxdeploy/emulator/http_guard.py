@@ -17,13 +17,19 @@ caller's own content type (an HttpBody), so only it may send a non-JSON body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from vxdeploy.emulator.errors import ApiError
 
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "::1", "localhost"})
 _JSON_TYPES = ("application/json",)
+
+
+class Headers(Protocol):
+    """Request headers looked up case-insensitively (http.server's `Message` does)."""
+
+    def get(self, name: str, default: Any = None, /) -> Any: ...
 
 
 def _split_host(value: str) -> tuple[str, int | None] | None:
@@ -51,7 +57,7 @@ def _origin_is_loopback(origin: str) -> bool:
     return parts.scheme in ("http", "https") and (parts.hostname or "").lower() in LOOPBACK_NAMES
 
 
-def refusal(method: str, headers: Mapping[str, str], *, port: int, body_length: int,
+def refusal(method: str, headers: Headers, *, port: int, body_length: int,
             raw_body_allowed: bool = False) -> ApiError | None:
     """The error to answer instead of serving this request, or None to serve it."""
     host = headers.get("Host")

@@ -9,6 +9,7 @@ server reads a snapshot that later edits of the source folder cannot change.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -185,7 +186,7 @@ def _register(emu: Registry, model: t.Model, model_name: str, project: str,
     model.update_time = now
     model.etag = new_etag()
     model.supported_deployment_resources_types = [
-        t.Model.DeploymentResourcesType.DEDICATED_RESOURCES]
+        t.Model.DeploymentResourcesType.DEDICATED_RESOURCES]  # type: ignore[list-item]
     with emu.store.transaction():
         record = emu.store.models.setdefault(model_name, record)
         first = not record.versions
@@ -349,7 +350,7 @@ def delete_model_version(emu: Registry, request: t.DeleteModelVersionRequest,
                          metadata=t.DeleteOperationMetadata(), work=work)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Callable[..., Any]] = {
     "UploadModel": upload_model,
     "GetModel": get_model,
     "ListModels": list_models,

@@ -6,6 +6,7 @@ and, where there is a closed set, the allowed values.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -164,9 +165,9 @@ def parse_filter(text: str) -> Callable[[Any], bool]:
         elif key.startswith("labels."):
             label = key.split(".", 1)[1]
             if op == ":" and value == "*":
-                terms.append(lambda r, label=label: label in r.labels)
+                terms.append(_has_label(label))
             else:
-                terms.append(_compare(lambda r, label=label: r.labels.get(label), op, value))
+                terms.append(_compare(_label_value(label), op, value))
         else:
             raise invalid(f"Unsupported filter field {key!r}; supported forms: "
                           f"{', '.join(FILTER_FORMS)}.", "filter")
@@ -206,7 +207,7 @@ def order(items: list[T], order_by: str, default: Callable[[T], Any]) -> list[T]
             raise invalid(f"Unsupported order_by {order_by!r}; allowed: fields "
                           f"{', '.join(ORDER_FIELDS)}, each optionally followed by asc or desc.",
                           "order_by")
-        out.sort(key=lambda item, field=field: getattr(item, field),
+        out.sort(key=operator.attrgetter(field),
                  reverse=len(words) == 2 and words[1].lower() == "desc")
     return out
 
@@ -241,3 +242,11 @@ def require(condition: bool, message: str, field: str) -> None:
 def precondition(condition: bool, message: str) -> None:
     if not condition:
         raise ApiError("FAILED_PRECONDITION", message)
+
+
+def _has_label(label: str) -> Callable[[Any], bool]:
+    return lambda resource: label in resource.labels
+
+
+def _label_value(label: str) -> Callable[[Any], Any]:
+    return lambda resource: resource.labels.get(label)

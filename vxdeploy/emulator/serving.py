@@ -85,7 +85,7 @@ class Deployment:
     restarts: list[float] = field(default_factory=list)
     last_request: float = field(default_factory=time.time)
     error: str = ""
-    _rr: itertools.count = field(default_factory=itertools.count)
+    _rr: itertools.count[int] = field(default_factory=itertools.count)
 
 
 class ModelServers:
@@ -256,7 +256,8 @@ class ModelServers:
     # ---- restore and supervision ---------------------------------------------------------
     def saved(self) -> dict[str, list[dict[str, Any]]]:
         try:
-            return json.loads(self._path.read_text())
+            saved: dict[str, list[dict[str, Any]]] = json.loads(self._path.read_text())
+            return saved
         except (OSError, ValueError):
             return {}
 

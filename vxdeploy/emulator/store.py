@@ -44,7 +44,8 @@ class ModelRecord:
 
 
 def _dump(message: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(type(message).pb(message))
+    as_dict: dict[str, Any] = json_format.MessageToDict(type(message).pb(message))
+    return as_dict
 
 
 def _load(message_type: Any, data: dict[str, Any]) -> Any:

@@ -163,7 +163,7 @@ def predict(conn: Connection, endpoint: str, body: dict[str, Any]) -> dict[str, 
 
 
 def raw_predict(conn: Connection, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    from google.api import httpbody_pb2  # type: ignore[import-untyped]
+    from google.api import httpbody_pb2
 
     http_body = httpbody_pb2.HttpBody(data=json.dumps(body).encode(),
                                       content_type="application/json")

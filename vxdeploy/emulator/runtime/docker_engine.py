@@ -34,7 +34,7 @@ _API_TIMEOUT_S = 600
 
 def docker_client() -> Any:
     """A client for the engine DOCKER_HOST (or the default socket) names, checked by a ping."""
-    import docker  # type: ignore[import-untyped]
+    import docker
 
     try:
         client = docker.from_env(timeout=_CONNECT_TIMEOUT_S)
