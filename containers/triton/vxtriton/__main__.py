@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from vxtriton.repository import MODEL_NAME, generate, RepositoryError
+from vxtriton.repository import MODEL_NAME, RepositoryError, generate
 
 log = logging.getLogger("vxtriton")
 V2_DTYPES = {"TYPE_INT64": "INT64", "TYPE_INT32": "INT32", "TYPE_FP32": "FP32",
@@ -99,7 +99,7 @@ class Front(BaseHTTPRequestHandler):
     dtype = "INT64"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
@@ -112,7 +112,7 @@ class Front(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._send(status, json.dumps({"error": message}).encode())
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
         if path == self.health_route:
             status, _ = call(self.triton + "/v2/health/ready", None)
@@ -123,7 +123,7 @@ class Front(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no route {path}; routes: {self.predict_route}, {self.health_route}")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         if self.path.split("?")[0] != self.predict_route:
             self._error(404, f"no route {self.path}; POST {self.predict_route}")
             return
@@ -160,7 +160,7 @@ class Front(BaseHTTPRequestHandler):
 
 def flatten(instance: Any) -> tuple[list[Any], list[int] | None]:
     """Row-major values and shape of a nested list; shape None when ragged or not numbers."""
-    if isinstance(instance, bool) or isinstance(instance, int | float):
+    if isinstance(instance, bool | int | float):
         return [instance], []
     if not isinstance(instance, list) or not instance:
         return [], None

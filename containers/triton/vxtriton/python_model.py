@@ -61,7 +61,7 @@ class TritonPythonModel:
             instances.extend(rows)
         try:
             predictions = self.service.handler.handle(instances, {})
-        except Exception:  # noqa: BLE001 - one bad request must not fail its batch-mates
+        except Exception:
             return [self._one(instances_of(requests, sizes, i)) for i in range(len(sizes))]
         responses = []
         start = 0
@@ -76,7 +76,7 @@ class TritonPythonModel:
         assert self.service.handler is not None
         try:
             predictions = self.service.handler.handle(instances, {})
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as a 400
+        except Exception as exc:
             return pb_utils.InferenceResponse(output_tensors=[], error=invalid_argument(str(exc)))
         tensor = encode_rows(predictions)
         return pb_utils.InferenceResponse(output_tensors=[tensor])

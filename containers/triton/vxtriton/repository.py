@@ -125,7 +125,8 @@ def render_config(
         f"instance_group [\n  {{ count: {settings.instance_count} "
         f"kind: {settings.instance_kind} }}\n]\n"
         + (
-            f'parameters {{ key: "VXSERVE_PYTHONPATH" value: {{ string_value: "{pythonpath}" }} }}\n'
+            "parameters { key: \"VXSERVE_PYTHONPATH\" "
+            f'value: {{ string_value: "{pythonpath}" }} }}\n'
             if pythonpath
             else ""
         )
