@@ -35,6 +35,7 @@ class ContainerKind(StrEnum):
     FLASK = "flask"
     TORCHSERVE = "torchserve"
     TENSORRT = "tensorrt"
+    TRITON = "triton"
     CUSTOM = "custom"
 
 
