@@ -66,10 +66,14 @@ def pytriton_dir() -> Path:
     pulls in the client libraries, which the bundled server does not need)."""
     import importlib.util
 
+    configured = os.environ.get("VXSERVE_TRITON_PYTRITON_DIR", "").strip()
+    if configured:
+        return Path(configured)
     spec = importlib.util.find_spec("pytriton")
     if spec is None or not spec.submodule_search_locations:
         raise RepositoryError(
-            "tritonserver not found: install vxdeploy's `local` extra (nvidia-pytriton) "
+            "tritonserver not found: install vxdeploy's `triton` extra (nvidia-pytriton), "
+            "set VXSERVE_TRITON_PYTRITON_DIR to its `pytriton` folder, "
             "or run the Triton image"
         )
     return Path(next(iter(spec.submodule_search_locations)))

@@ -24,9 +24,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "examples" / "sentiment" / "artifacts" / "torchscript"
 
+_SPEC = importlib.util.find_spec("pytriton")
+PYTRITON = os.environ.get("VXSERVE_TRITON_PYTRITON_DIR") or (
+    next(iter(_SPEC.submodule_search_locations or []), "") if _SPEC else ""
+)
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("pytriton") is None,
-    reason="needs nvidia-pytriton (vxdeploy's `local` extra) for the tritonserver binary",
+    not PYTRITON,
+    reason="needs nvidia-pytriton (vxdeploy's `triton` extra) for the tritonserver binary",
 )
 
 
@@ -119,3 +123,26 @@ def test_tritons_metrics_show_batched_executions(server: str) -> None:
     assert "nv_inference_compute_infer_duration_us" in values
     # dynamic batching: fewer model executions than inference requests
     assert values["nv_inference_exec_count"] < values["nv_inference_count"]
+
+
+def test_emulator_process_runtime_runs_triton(tmp_path: Path) -> None:
+    """container = "triton" in the emulator: containers/triton/container.toml is what runs."""
+    from vxdeploy.emulator.runtime import ModelServerSpec, start_model_server
+
+    spec = ModelServerSpec(
+        key="1001/triton", container="triton", image_uri="",
+        env={"AIP_STORAGE_URI": str(ARTIFACTS), "AIP_HEALTH_ROUTE": "/health",
+             "AIP_PREDICT_ROUTE": "/predict", "AIP_DEPLOYED_MODEL_ID": "2002",
+             "AIP_ENDPOINT_ID": "1001", "VXSERVE_CACHE_DIR": str(tmp_path / "cache"),
+             "VXSERVE_TRITON_PYTRITON_DIR": str(PYTRITON)},
+        health_route="/health", predict_route="/predict",
+        log_path=tmp_path / "triton.log", ready_timeout_s=180,
+    )
+    server = start_model_server(spec)
+    try:
+        status, body = _call(server.base_url + "/predict", {"instances": [[1, 2, 3]]})
+        assert status == 200, body
+        assert len(json.loads(body)["predictions"]) == 1
+    finally:
+        server.stop(grace_s=15)
+    assert not server.alive()
