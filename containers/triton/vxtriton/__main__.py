@@ -238,5 +238,16 @@ def main() -> int:
     return 0
 
 
+def run() -> int:
+    """main() with start-up mistakes (a bad setting, no binary) as one line, exit code 2."""
+    from vxserve.errors import ConfigError
+
+    try:
+        return main()
+    except (RepositoryError, ConfigError) as exc:
+        print(f"vxtriton: {exc}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
