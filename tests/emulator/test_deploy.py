@@ -221,7 +221,7 @@ def test_unknown_bundled_server_label_fails_the_deploy(v1, emulator):
     endpoint = create_endpoint(v1).name
     with pytest.raises(exceptions.BadRequest) as caught:
         deploy(v1, endpoint, model)
-    assert "allowed: flask, torchserve, tensorrt, custom" in str(caught.value)
+    assert "allowed: flask, torchserve, tensorrt, triton, custom" in str(caught.value)
     assert emulator.emu.servers.describe() == []
 
 

@@ -138,7 +138,7 @@ def prepare_context(loaded: LoadedProfile, *, base_image: str | None = None,
     if kind is ContainerKind.CUSTOM:
         raise InvalidInputError(
             f"{loaded.path}: model.container = 'custom' deploys model.image as it is, so there "
-            "is nothing to build; use one of: flask, torchserve, tensorrt")
+            "is nothing to build; use one of: flask, torchserve, tensorrt, triton")
     root = containers_root or Path(os.environ.get(CONTAINERS_DIR_ENV) or containers_dir())
     container_dir = root / kind.value
     dockerfile_path = container_dir / DOCKERFILE

@@ -31,7 +31,7 @@ log = logging.getLogger("vxdeploy.emulator.serving")
 
 CONTAINER_LABEL = "vxdeploy-container"
 RUNTIME_LABEL = "vxdeploy-runtime"
-CONTAINERS = ("flask", "torchserve", "tensorrt", "custom")
+CONTAINERS = ("flask", "torchserve", "tensorrt", "triton", "custom")
 RUNTIMES = ("process", "docker")
 MAX_RESTARTS = 3  # per deployed model within RESTART_WINDOW_S, then it stays down
 RESTART_WINDOW_S = 300.0

@@ -48,6 +48,7 @@ class ContainerKind(StrEnum):
     FLASK = "flask"
     TORCHSERVE = "torchserve"
     TENSORRT = "tensorrt"
+    TRITON = "triton"
     CUSTOM = "custom"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from vxdeploy.emulator.runtime.manifest import has_process_manifest
 
 RUNTIMES = ("process", "docker")
-CONTAINERS = ("flask", "torchserve", "tensorrt", "custom")
+CONTAINERS = ("flask", "torchserve", "tensorrt", "triton", "custom")
 
 
 @dataclass
@@ -20,7 +20,7 @@ class ModelServerSpec:
     """
 
     key: str  # unique: f"{endpoint_id}/{deployed_model_id}" (a replica suffix is fine)
-    container: str  # "flask" | "torchserve" | "tensorrt" | "custom"
+    container: str  # "flask" | "torchserve" | "tensorrt" | "triton" | "custom"
     image_uri: str  # what the docker runtime runs (and the only way to run "custom")
     env: dict[str, str]  # full env incl. AIP_*; AIP_HTTP_PORT is filled by the runtime
     health_route: str

@@ -1,0 +1,1 @@
+"""Triton Inference Server for vxdeploy: generates a model repository from vxserve artifacts."""
