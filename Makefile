@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup example demo test lint typecheck bench clean docker-up docker-down
+.PHONY: setup example demo test lint typecheck bench clean docker-up docker-down triton-server
 
 setup: $(VENV)/.installed
 
@@ -37,9 +37,22 @@ docker-up:
 docker-down:
 	scripts/docker/down.sh
 
+# The tritonserver binary (CPU, Python backend) from the nvidia-pytriton wheel, unpacked
+# beside the venv rather than installed: the wheel pins numpy<2. The Triton tests use it.
+PYTRITON := $(VENV)/pytriton
+$(PYTRITON)/.unpacked:
+	rm -rf $(PYTRITON) && mkdir -p $(PYTRITON)
+	$(PY) -m pip download -q --no-deps -d $(PYTRITON) 'nvidia-pytriton>=0.7,<0.8'
+	$(PY) -c "import glob, zipfile; zipfile.ZipFile(glob.glob('$(PYTRITON)/*.whl')[0]).extractall('$(PYTRITON)')"
+	chmod -R u+x $(PYTRITON)/pytriton/tritonserver
+	rm -f $(PYTRITON)/*.whl && touch $@
+
+triton-server: setup $(PYTRITON)/.unpacked
+
 # with-engine.sh exports the engine's environment and stops what docker-up started.
-test: example lint docker-up
-	scripts/docker/with-engine.sh $(BIN)/pytest $(PYTEST_ARGS)
+test: example lint docker-up triton-server
+	VXSERVE_TRITON_PYTRITON_DIR=$(abspath $(PYTRITON))/pytriton \
+	  scripts/docker/with-engine.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: example
 	$(PY) bench/cli_startup.py
