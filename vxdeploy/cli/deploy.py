@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from vxdeploy.cli.context import app_context
@@ -24,23 +26,31 @@ def deploy_command(
         False, "--skip-model-check",
         help="Do not load local artifacts with the container's loader before planning."),
     retry_rejected: bool = RETRY_REJECTED,
+    saved: Path = typer.Option(None, "--plan", help="Apply this plan from `vxdeploy plan "
+                               "--out` instead of planning again; refused (exit 4) if the "
+                               "endpoint changed since it was made."),
     set_: list[str] = SET,
 ) -> None:
     """Make the endpoint match the profile: create, upload, deploy, shift traffic, alert."""
     from vxdeploy.apply import apply_plan
     from vxdeploy.profile import load_profile
     from vxdeploy.render import render_plan
+    from vxdeploy.saved_plan import check_still_current, load_plan
     from vxdeploy.workflow import confirm, prepare, progress_printer
 
     context = app_context(ctx)
     output = context.output
     loaded = load_profile(profile, context.profiles_dir, cli_overrides=set_ or ())
+    saved_plan = load_plan(saved) if saved is not None else None
     if not skip_model_check:
         from vxdeploy.modelcheck import preflight
 
         preflight(loaded.profile, output)
     prepared = prepare(loaded, output, image=image, build=build, retry_rejected=retry_rejected)
     plan = prepared.plan
+    if saved_plan is not None:
+        check_still_current(saved_plan, plan)
+        plan = saved_plan
     if not output.json:
         render_plan(plan, output.console)
     if plan.empty or dry_run:
