@@ -22,6 +22,7 @@ from vxdeploy.vertex import requests as build
 from vxdeploy.vertex.connection import Connection
 from vxdeploy.vertex.errors import call_api, canonical_status, translate, with_retries
 from vxdeploy.vertex.operations import wait
+from vxdeploy.vertex.writer import undeploy_and_wait
 
 MUTATE_PATHS = [f"dedicated_resources.{name}" for name in
                 ("min_replica_count", "max_replica_count", "autoscaling_metric_specs")]
@@ -236,18 +237,8 @@ class Applier:
                     self.result)
 
     def _undeploy(self, change: Change) -> None:
-        from google.api_core import exceptions as gexc
-
-        try:
-            self.result.mutating_calls += 1
-            operation = with_retries(lambda: self.conn.endpoints.undeploy_model(
-                endpoint=self.endpoint_name, deployed_model_id=change.params["deployed_model_id"],
-                timeout=self.conn.timeout))
-        except gexc.GoogleAPICallError as error:
-            if canonical_status(error) == "NOT_FOUND":
-                return  # already gone
-            raise translate(error, "undeploy model") from error
-        wait(operation, "undeploy model")
+        self.result.mutating_calls += 1
+        undeploy_and_wait(self.conn, self.endpoint_name, change.params["deployed_model_id"])
 
     # -- alerts ------------------------------------------------------------------------
     def _alert(self, kind: str) -> DesiredAlert:

@@ -14,6 +14,7 @@ from vxdeploy.vertex.connection import Connection
 from vxdeploy.vertex.errors import call_api, canonical_status
 from vxdeploy.vertex.operations import wait
 from vxdeploy.vertex.reader import read_alert_policies, read_endpoint
+from vxdeploy.vertex.writer import undeploy_and_wait
 
 
 @dataclass
@@ -86,9 +87,7 @@ def apply_destroy(conn: Connection, plan: DestroyPlan,
                 done.append("traffic cleared")
         for deployed_id in plan.deployed_model_ids:
             progress(f"undeploy {deployed_id}")
-            _ignore_missing("undeploy model", partial(
-                conn.endpoints.undeploy_model, endpoint=endpoint_name,
-                deployed_model_id=deployed_id, timeout=conn.timeout), "undeploy model")
+            undeploy_and_wait(conn, endpoint_name, deployed_id)
             done.append(f"undeployed {deployed_id}")
         progress("delete endpoint")
         _ignore_missing("delete endpoint", lambda: conn.endpoints.delete_endpoint(

@@ -82,15 +82,9 @@ class GapicEndpoint:
         return self._view(updated)
 
     def undeploy(self, deployed_model_id: str) -> None:
-        from vxdeploy.vertex.errors import call_api
-        from vxdeploy.vertex.operations import wait
+        from vxdeploy.vertex.writer import undeploy_and_wait
 
-        operation = call_api(
-            f"undeploy {deployed_model_id} from {self.name}",
-            lambda: self.connection.endpoints.undeploy_model(
-                endpoint=self.name, deployed_model_id=deployed_model_id,
-                timeout=self.connection.timeout))
-        wait(operation, "undeploy model")
+        undeploy_and_wait(self.connection, self.name, deployed_model_id, missing_ok=False)
 
 
 class GapicAliases:
