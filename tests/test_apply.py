@@ -258,3 +258,31 @@ def test_local_docker_runtime_builds_and_serves_the_image(local_vertex, capsys,
     code, _, err = run_cli(capsys, "destroy", "-p", "local", "--yes",
                            "--set=endpoint.name=e2e-docker", *(f"--set={s}" for s in sets))
     assert code == 0, err
+
+
+def test_keep_versions_deletes_the_oldest_idle_versions(local_vertex, capsys) -> None:
+    name = "e2e-prune"
+    code, result, err = deploy(capsys, name)
+    assert code == 0, err
+    loaded = load_profile("local", PROFILES, cli_overrides=[f"endpoint.name={name}"])
+    conn = prepare(loaded, Output()).conn
+    model = next(c for c in result["changes"] if c["action"] == "upload-model")
+    model_name = model["resource"].split("@", 1)[0]
+    served = conn.models.get_model(name=model_name)
+    for n in range(3):  # versions uploaded and never deployed (failed or abandoned tries)
+        copy = {"display_name": served.display_name, "artifact_uri": served.artifact_uri,
+                "container_spec": served.container_spec, "labels": {"try": str(n)}}
+        conn.models.upload_model(request={"parent": model_name.rsplit("/models/", 1)[0],
+                                          "parent_model": model_name, "model": copy}).result()
+
+    def versions() -> list[str]:
+        return sorted(v.version_id for v in conn.models.list_model_versions(name=model_name))
+
+    assert len(versions()) == 4
+    code, pruned, err = deploy(capsys, name, "model.keep_versions=2")
+    assert code == 0, err
+    assert [c["action"] for c in pruned["changes"]] == ["delete-model-version"] * 2
+    remaining = versions()
+    assert len(remaining) == 2 and served.version_id in remaining
+    code, again, err = deploy(capsys, name, "model.keep_versions=2")
+    assert code == 0 and again["changes"] == [], err

@@ -371,3 +371,41 @@ def test_default_moves_with_stable() -> None:
     first = compute_plan(new, replace(live, endpoint=None, alert_policies={}))
     first_adds = [c.after["add"] for c in first.changes if c.action is Action.SET_ALIASES]
     assert first_adds == [["stable", "default"]]
+
+
+def versions_case(keep: int) -> tuple[Desired, LiveState]:
+    """Six versions: 1 holds `default`, 2 is deployed elsewhere, 3-5 are idle, 6 serves."""
+    desired = make_desired(model={"keep_versions": keep})
+    live = converged(desired, deployed_from(desired, version="6"))
+    live.matching_version = LiveModelVersion(MODEL, "6", desired.model.fingerprint,
+                                             ("default", "stable"), {})
+    idle = [LiveModelVersion(MODEL, str(n), f"f{n}", (), {}) for n in (3, 4, 5)]
+    live.versions = (LiveModelVersion(MODEL, "1", "f1", ("old",), {}),
+                     LiveModelVersion(MODEL, "2", "f2", (), {}, deployed=True),
+                     *idle, live.matching_version)
+    return desired, live
+
+
+@pytest.mark.parametrize(("keep", "deleted"), [
+    (6, []), (5, ["3"]), (4, ["3", "4"]), (1, ["3", "4", "5"]),
+])
+def test_keep_versions_prunes_the_oldest_idle_versions(keep: int, deleted: list[str]) -> None:
+    desired, live = versions_case(keep)
+    plan = compute_plan(desired, live)
+    assert [c.resource.rsplit("@", 1)[1] for c in plan.changes
+            if c.action is Action.DELETE_MODEL_VERSION] == deleted
+    assert plan.summary()["remove"] == len(deleted)
+
+
+def test_keep_versions_counts_the_version_being_uploaded() -> None:
+    _, live = versions_case(6)
+    new = make_desired(model={"keep_versions": 6, "artifact_uri": "gs://b/m2"})
+    live.matching_version = None
+    plan = compute_plan(new, live)
+    assert [c.resource for c in plan.changes if c.action is Action.DELETE_MODEL_VERSION] == \
+        [f"{MODEL}@3"]
+
+
+def test_unset_keep_versions_prunes_nothing() -> None:
+    _, live = versions_case(1)
+    assert compute_plan(make_desired(), live).empty

@@ -68,6 +68,7 @@ class Applier:
             Action.CREATE_ALERT: self._create_alert,
             Action.UPDATE_ALERT: self._update_alert,
             Action.DELETE_ALERT: self._delete_alert,
+            Action.DELETE_MODEL_VERSION: self._delete_version,
         }
         for change in self.plan.changes:
             started = time.monotonic()
@@ -193,6 +194,12 @@ class Applier:
         return f"{found.name.split('@', 1)[0]}@{found.version_id}"
 
     # -- deployments -------------------------------------------------------------------
+    def _delete_version(self, change: Change) -> None:
+        version = change.params["version"]
+        operation = self._mutating(f"delete model version {version}", lambda: (
+            self.conn.models.delete_model_version(name=version, timeout=self.conn.timeout)))
+        wait(operation, "delete model version")
+
     def _deploy_model(self, change: Change) -> None:
         from google.api_core import exceptions as gexc
 

@@ -64,6 +64,7 @@ class DesiredModel:
     fingerprint: str
     aliases: tuple[str, ...] = ()
     backend: str = ""  # tensorrt container: what runs the graph, in words (the plan says it)
+    keep_versions: int | None = None  # prune older idle versions beyond this many
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,7 @@ def desired_state(profile: Profile, image_uri: str) -> Desired:
         fingerprint=fingerprint,
         aliases=tuple(model.aliases),
         backend=serving_backend(profile),
+        keep_versions=model.keep_versions,
     )
     endpoint = profile.endpoint
     return Desired(

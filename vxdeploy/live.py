@@ -62,6 +62,7 @@ class LiveModelVersion:
     fingerprint: str
     aliases: tuple[str, ...]
     labels: dict[str, str]
+    deployed: bool = False  # deployed on any endpoint (Vertex refuses to delete it then)
 
     @property
     def versioned_name(self) -> str:
@@ -86,6 +87,8 @@ class LiveState:
     endpoint: LiveEndpoint | None = None
     model_exists: bool = False
     matching_version: LiveModelVersion | None = None  # the version with the desired fingerprint
+    # every version of the model; read only when the profile sets model.keep_versions
+    versions: tuple[LiveModelVersion, ...] = ()
     alert_policies: dict[str, LiveAlertPolicy] = field(default_factory=dict)
     # notification channel as written in the profile -> resource name (None: not found)
     channels: dict[str, str | None] = field(default_factory=dict)

@@ -33,13 +33,14 @@ class Action(StrEnum):
     CREATE_ALERT = "create-alert-policy"
     UPDATE_ALERT = "update-alert-policy"
     DELETE_ALERT = "delete-alert-policy"
+    DELETE_MODEL_VERSION = "delete-model-version"
 
 
 MUTATING_SYMBOL = {
     Action.CREATE_ENDPOINT: "+", Action.UPLOAD_MODEL: "+", Action.DEPLOY_MODEL: "+",
     Action.CREATE_ALERT: "+", Action.UPDATE_ENDPOINT: "~", Action.MUTATE_DEPLOYED_MODEL: "~",
     Action.SET_TRAFFIC: "~", Action.SET_ALIASES: "~", Action.UPDATE_ALERT: "~",
-    Action.UNDEPLOY_MODEL: "-", Action.DELETE_ALERT: "-",
+    Action.UNDEPLOY_MODEL: "-", Action.DELETE_ALERT: "-", Action.DELETE_MODEL_VERSION: "-",
 }
 
 NEW_VERSION = "(new)"  # stands for the version an earlier UPLOAD_MODEL creates
@@ -332,6 +333,33 @@ def _alias_change(deployed: LiveDeployedModel, add: list[str], remove: list[str]
                   {"version": ref, "add": add, "remove": drop, "move_from_others": True})
 
 
+def _prune_versions(desired: Desired, live: LiveState, changes: list[Change]) -> list[Change]:
+    """Delete the oldest versions beyond `model.keep_versions` that nothing uses.
+
+    Only versions that are deployed nowhere and hold no alias go (Vertex refuses to delete
+    the others, and an alias is someone's way back); the version the profile wants and
+    those this plan deploys or aliases stay. A version this plan uploads counts.
+    """
+    keep = desired.model.keep_versions
+    if keep is None or not live.versions:
+        return []
+    uploading = any(c.action is Action.UPLOAD_MODEL for c in changes)
+    used = {c.params.get("version") for c in changes} | {
+        f"{d.model}@{d.version_id}" for d in (live.endpoint.deployed_models
+                                              if live.endpoint else ())}
+    if live.matching_version is not None:
+        used.add(live.matching_version.versioned_name)
+    excess = len(live.versions) + int(uploading) - keep
+    idle = sorted((v for v in live.versions if not v.deployed and not v.aliases
+                   and v.versioned_name not in used),
+                  key=lambda v: (int(v.version_id) if v.version_id.isdigit() else 0,
+                                 v.version_id))
+    return [Change(Action.DELETE_MODEL_VERSION, v.versioned_name,
+                   f"model.keep_versions = {keep}: oldest version, not deployed, no alias",
+                   {"fingerprint": v.fingerprint}, None, {"version": v.versioned_name})
+            for v in idle[:max(0, excess)]]
+
+
 def _alert_fields(alert: DesiredAlert | LiveAlertPolicy,
                   channels: tuple[str, ...]) -> dict[str, Any]:
     return {"display_name": alert.display_name, "threshold": alert.threshold,
@@ -409,8 +437,8 @@ def compute_plan(desired: Desired, live: LiveState, *, retry_rejected: bool = Fa
     if not retry_rejected:
         _refuse_rejected(desired, live.endpoint)
     changes = [*_endpoint_changes(desired, live.endpoint, name),
-               *_model_changes(desired, live, name),
-               *_alert_changes(desired, live)]
+               *_model_changes(desired, live, name)]
+    changes += [*_prune_versions(desired, live, changes), *_alert_changes(desired, live)]
     endpoint = live.endpoint
     return Plan(profile=desired.profile_name, endpoint=name, changes=tuple(changes),
                 expected_split=dict(endpoint.traffic_split) if endpoint else None,

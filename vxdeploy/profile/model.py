@@ -163,6 +163,9 @@ class ModelSpec(Strict):
     base_image: str = Field("", description="BASE_IMAGE build argument (pin by @sha256 digest)")
     aliases: list[str] = Field(default_factory=list,
                                description="Version aliases to set on the new model version.")
+    keep_versions: int | None = Field(None, ge=1, description="Keep at most this many model "
+                                      "versions: deploy deletes the oldest that are not "
+                                      "deployed and hold no alias (unset: keep all).")
 
 
 class Autoscaling(Strict):

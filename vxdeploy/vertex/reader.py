@@ -164,6 +164,27 @@ def find_version(conn: Connection, model_id: str, fingerprint: str,
                                   labels=dict(found.labels))
 
 
+def list_versions(conn: Connection, model_id: str,
+                  state: LiveState) -> tuple[LiveModelVersion, ...]:
+    """Every version of the model (for `model.keep_versions`); () when there is no model."""
+    name = conn.model_name(model_id)
+    state.api_calls += 1
+
+    def every() -> list[Any]:
+        return list(conn.models.list_model_versions(request={"name": name, "page_size": 100},
+                                                    timeout=conn.timeout))
+
+    try:
+        found = call_api(f"list versions of {name}", _raise_not_found(every))
+    except _ModelMissing:
+        return ()
+    return tuple(LiveModelVersion(model=name, version_id=v.version_id,
+                                  fingerprint=dict(v.labels).get(FINGERPRINT_LABEL, ""),
+                                  aliases=tuple(v.version_aliases), labels=dict(v.labels),
+                                  deployed=bool(v.deployed_models))
+                 for v in found)
+
+
 class _ModelMissing(Exception):
     pass
 
@@ -238,6 +259,8 @@ def read_live_state(conn: Connection, desired: Desired) -> LiveState:
     state.endpoint = read_endpoint(conn, desired.endpoint.endpoint_id, state)
     state.model_exists, state.matching_version = find_version(
         conn, desired.model.model_id, desired.model.fingerprint, state)
+    if desired.model.keep_versions is not None and state.model_exists:
+        state.versions = list_versions(conn, desired.model.model_id, state)
     state.alert_policies = read_alert_policies(conn, desired.endpoint.endpoint_id, state)
     channels = tuple(sorted({c for a in desired.alerts for c in a.channels}))
     if desired.alerts_enabled:
