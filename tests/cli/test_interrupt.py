@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -10,6 +11,31 @@ import time
 from pathlib import Path
 
 from tests.conftest import PROFILES
+
+
+def _stop_daemons_of(state: Path, control: object) -> None:
+    """Stop the daemon the interrupted command was starting, even if Ctrl-C came before it
+    wrote emulator.json (then `control.stop` cannot find it): processes whose command line
+    names this test's own state folder, and nothing else."""
+    control.stop(state)  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()
+                and str(state).encode() in _cmdline(entry)]
+        if not pids:
+            return
+        how = signal.SIGTERM if time.monotonic() < deadline - 10 else signal.SIGKILL
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, how)
+        time.sleep(0.5)
+
+
+def _cmdline(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def test_ctrl_c_during_rollout_run_says_how_to_resume(tmp_path: Path):
@@ -32,7 +58,7 @@ def test_ctrl_c_during_rollout_run_says_how_to_resume(tmp_path: Path):
     finally:
         if run.poll() is None:
             run.kill()
-        control.stop(state)
+        _stop_daemons_of(state, control)
     assert run.returncode == 130, err
     assert "Traceback" not in err
     assert "interrupted" in err
