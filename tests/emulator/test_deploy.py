@@ -354,3 +354,42 @@ def test_psc_endpoint_fills_the_deployed_models_service_attachment(v1):
     assert attachment == dm.private_endpoints.service_attachment
     assert re.fullmatch(r"projects/[a-z0-9-]+-tp/regions/us-central1/serviceAttachments/"
                         r"[a-z0-9-]+", attachment), attachment
+
+
+def test_scale_up_cut_short_by_shutdown_leaves_no_server(tmp_path):
+    """A request at zero starts a server in the background; if the emulator stops while it
+    starts, that server must be stopped too, not left running with nobody to stop it."""
+    from google.protobuf import duration_pb2
+
+    from tests.emulator.conftest import make_clients
+    from vxdeploy.emulator import ownership
+    from vxdeploy.emulator.server import EmulatorServer
+
+    state = tmp_path / "state"
+    server = EmulatorServer(state, seed=5, ready_timeout_s=60).start()
+    try:
+        v1beta1 = make_clients(server.rest_url, "v1beta1")
+        types = v1beta1.types
+        model = upload(v1beta1, echo_model(types, extra_env={"ECHO_START_DELAY_S": "2"})).model
+        endpoint = create_endpoint(v1beta1).name
+        resources = types.DedicatedResources(
+            machine_spec=types.MachineSpec(machine_type="n1-standard-2"),
+            min_replica_count=0, max_replica_count=1,
+            scale_to_zero_spec=types.DedicatedResources.ScaleToZeroSpec(
+                idle_scaledown_period=duration_pb2.Duration(seconds=600)))
+        v1beta1.endpoints.deploy_model(
+            endpoint=endpoint,
+            deployed_model=types.DeployedModel(model=model, dedicated_resources=resources),
+            traffic_split={"0": 100}).result(timeout=60)
+        with pytest.raises(exceptions.TooManyRequests):
+            v1beta1.predictions.predict(endpoint=endpoint, instances=[1])
+        deadline = time.monotonic() + 10
+        while not ownership.owned_processes(state):  # the scale-up is under way
+            assert time.monotonic() < deadline, "no server was started by the request"
+            time.sleep(0.05)
+    finally:
+        server.stop()
+    deadline = time.monotonic() + 30
+    while ownership.owned_processes(state) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ownership.owned_processes(state) == []

@@ -155,9 +155,18 @@ class ModelServers:
                 server.stop(grace_s=2)
             raise
         with self._lock:
-            deployment.servers.extend(started)
-            deployment.error = ""
-            deployment.last_request = time.time()
+            # Undeployed, or the emulator shut down, while these were starting (a scale-up
+            # from zero runs in the background): nobody would ever stop them.
+            orphaned = self._stop.is_set() or \
+                self._deployments.get(deployment.key) is not deployment
+            if not orphaned:
+                deployment.servers.extend(started)
+                deployment.error = ""
+                deployment.last_request = time.time()
+        if orphaned:
+            for server in started:
+                server.stop(grace_s=2)
+            return
         self._save()
 
     def start_async(self, deployment: Deployment, replicas: int) -> bool:
