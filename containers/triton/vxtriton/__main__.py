@@ -217,7 +217,7 @@ def main() -> int:
     Front.predict_route = os.environ.get("AIP_PREDICT_ROUTE", "/predict")
     Front.health_route = os.environ.get("AIP_HEALTH_ROUTE", "/health")
     Front.dtype = dtype
-    host = os.environ.get("VXSERVE_HOST", "0.0.0.0")
+    host = os.environ.get("VXSERVE_HTTP_HOST", "0.0.0.0")  # the emulator sets 127.0.0.1
     server = ThreadingHTTPServer((host, int(os.environ.get("AIP_HTTP_PORT", "8080"))), Front)
 
     def stop(*_: Any) -> None:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.emulator.runtime.test_bundled_containers import _listening_addresses
+
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "examples" / "sentiment" / "artifacts" / "torchscript"
 
@@ -143,6 +145,8 @@ def test_emulator_process_runtime_runs_triton(tmp_path: Path) -> None:
         status, body = _call(server.base_url + "/predict", {"instances": [[1, 2, 3]]})
         assert status == 200, body
         assert len(json.loads(body)["predictions"]) == 1
+        port = int(server.base_url.rsplit(":", 1)[1])
+        assert _listening_addresses(port) == {"0100007F"}  # loopback only, never 0.0.0.0
     finally:
         server.stop(grace_s=15)
     assert not server.alive()
