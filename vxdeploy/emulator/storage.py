@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -70,13 +69,22 @@ def _previous_port(state_dir: Path) -> int | None:
     return port
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: SIGKILL it when the starting thread's process dies."""
-    if sys.platform.startswith("linux"):
-        import ctypes
+# Sets PR_SET_PDEATHSIG (SIGKILL when the starting process dies), then execs the server.
+# A tiny launcher instead of `preexec_fn`: preexec_fn forces a plain fork() that runs gRPC's
+# fork handlers in the child of a process serving gRPC (the emulator's Monitoring), which
+# now and then abort it (SIGABRT, "epoll_wait error: Bad file descriptor") before exec.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, 9)\n"
+    "    if os.getppid() != int(sys.argv[1]): sys.exit(0)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+def _die_with_parent(command: list[str]) -> list[str]:
+    """`command`, run so that it is SIGKILLed when this process dies."""
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
 
 
 def ready(url: str, timeout_s: float = 1.0) -> bool:
@@ -120,9 +128,9 @@ class StorageEmulator:
         log_path = self.state_dir / LOG_FILE
         with os.fdopen(open_private_log(log_path), "ab") as log:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                preexec_fn=_die_with_parent, close_fds=True)
+                _die_with_parent(command), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                close_fds=True)
         deadline = time.monotonic() + timeout_s
         while not ready(self.url, timeout_s=0.5):
             code = self._process.poll()
