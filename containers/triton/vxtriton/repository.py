@@ -41,17 +41,14 @@ class TritonSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TritonSettings:
+        from vxserve.config import env_int
+        from vxserve.errors import ConfigError
+
         def number(name: str, default: int, minimum: int) -> int:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
             try:
-                value = int(raw)
-            except ValueError:
-                raise RepositoryError(f"{name}={raw!r} is not an integer") from None
-            if value < minimum:
-                raise RepositoryError(f"{name}={value} must be >= {minimum}")
-            return value
+                return env_int(env, name, default, minimum=minimum)
+            except ConfigError as exc:
+                raise RepositoryError(str(exc)) from None
 
         max_batch = number("VXSERVE_TRITON_MAX_BATCH_SIZE", cls.max_batch_size, 1)
         raw_sizes = env.get("VXSERVE_TRITON_PREFERRED_BATCH_SIZES", "").strip()
