@@ -154,6 +154,11 @@ def model_fingerprint(profile: Profile, image_uri: str) -> str:
     }
     if model.backend.value != "auto":
         data["backend"] = model.backend.value
+    from vxdeploy.profile.triton import triton_environment
+
+    triton = triton_environment(profile)  # {} for other containers: their hashes stay put
+    if triton:
+        data["triton"] = sorted(triton.items())
     return _hash(data)[:20]
 
 
@@ -231,7 +236,9 @@ def local_image_for(profile: Profile) -> str:
 
 def _container_env(profile: Profile) -> dict[str, str]:
     """The profile's env plus what its fields mean to the bundled container."""
-    env = dict(profile.model.env)
+    from vxdeploy.profile.triton import triton_environment
+
+    env = {**triton_environment(profile), **profile.model.env}
     if profile.model.backend.value != "auto":
         env.setdefault("VXSERVE_TRT_BACKEND", profile.model.backend.value)
     return env

@@ -126,6 +126,22 @@ class EndpointSpec(Strict):
                              "peering and PSC are exclusive"))
 
 
+class TritonBatching(Strict):
+    """Triton's dynamic batcher and model instances (`container = "triton"` only)."""
+
+    max_batch_size: int = Field(32, ge=1, description="Largest batch Triton's dynamic "
+                                "batcher hands the model (config.pbtxt max_batch_size).")
+    preferred_batch_sizes: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=list,
+        description="Batch sizes the batcher forms when it can (empty: 8, 16 and 32, those "
+        "that fit max_batch_size).",
+        json_schema_extra=rule("each between 1 and max_batch_size"))
+    max_queue_delay_us: int = Field(2000, ge=0, description="Microseconds a request may wait "
+                                    "for others to batch with (0: never waits).")
+    instance_count: int = Field(1, ge=1, description="Model instances per GPU on GPU "
+                                "machines, on the CPU otherwise (config.pbtxt instance_group).")
+
+
 class ModelSpec(Strict):
     """The model version to serve and the container that serves it."""
 
@@ -147,6 +163,7 @@ class ModelSpec(Strict):
         description="tensorrt container only: which engine serves (onnxruntime serves on CPU "
         "machines, on Vertex too).",
         json_schema_extra=rule("auto, tensorrt or onnxruntime; tensorrt needs an NVIDIA GPU"))
+    triton: TritonBatching = Field(default_factory=TritonBatching)
     image: str = Field("", description="Image reference; required for container=custom")
     predict_route: str = Field("/predict", pattern=r"^/",
                                description="HTTP path the container serves predictions on.")

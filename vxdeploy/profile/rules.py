@@ -277,8 +277,14 @@ def _alerts(profile: Profile) -> Iterator[Finding]:
                "a multiple of 60")
 
 
+def _triton(profile: Profile) -> Iterator[Finding]:
+    from vxdeploy.profile.triton import triton_findings
+
+    yield from triton_findings(profile)
+
+
 RULES: tuple[Rule, ...] = (_identity, _machine, _replicas, _scale_to_zero, _networking, _rollout,
-                           _model, _alerts)
+                           _model, _alerts, _triton)
 
 
 def check_profile(profile: Profile) -> list[Finding]:

@@ -116,8 +116,8 @@ def render_config(
         f'input [\n  {{ name: "INPUT__0" data_type: {dtype} dims: [ {dims_text} ] }}\n]\n'
         'output [\n  { name: "OUTPUT__0" data_type: TYPE_UINT8 dims: [ -1 ] }\n]\n'
         "dynamic_batching {\n"
-        f"  preferred_batch_size: [ {preferred} ]\n"
-        f"  max_queue_delay_microseconds: {settings.max_queue_delay_us}\n"
+        + (f"  preferred_batch_size: [ {preferred} ]\n" if preferred else "")
+        + f"  max_queue_delay_microseconds: {settings.max_queue_delay_us}\n"
         "}\n"
         f"instance_group [\n  {{ count: {settings.instance_count} "
         f"kind: {settings.instance_kind} }}\n]\n"
