@@ -149,6 +149,11 @@ class Front(BaseHTTPRequestHandler):
             if shape is None:
                 self._error(400, f"instance {index}: a rectangular list of numbers is required")
                 return
+            try:
+                flat = coerce(flat, self.dtype)
+            except ValueError as exc:
+                self._error(400, f"instance {index}: {exc}")
+                return
             request = {"inputs": [{"name": "INPUT__0", "datatype": self.dtype,
                                    "shape": [1, *shape], "data": flat}],
                        "outputs": [{"name": "OUTPUT__0", "parameters": {"binary_data": False}}]}
@@ -175,6 +180,29 @@ def flatten(instance: Any) -> tuple[list[Any], list[int] | None]:
     first = shapes[0]
     assert first is not None
     return [value for values, _ in parts for value in values], [len(instance), *first]
+
+
+def coerce(values: list[Any], dtype: str) -> list[Any]:
+    """Values as Triton's JSON parser takes them for `dtype`.
+
+    Vertex's clients send instances as protobuf Values, so every number arrives as a float
+    (`3` becomes `3.0`), which Triton refuses for an integer input; whole floats become
+    ints here, anything else is the caller's mistake (ValueError, answered 400).
+    """
+    if dtype == "BOOL":
+        if not all(isinstance(value, bool) for value in values):
+            raise ValueError("a BOOL input takes true / false only")
+        return values
+    if dtype.startswith(("INT", "UINT")):
+        whole: list[Any] = []
+        for value in values:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(f"{dtype} input takes whole numbers, got {value!r}")
+            whole.append(int(value))
+        return whole
+    if any(isinstance(value, bool) for value in values):
+        raise ValueError(f"{dtype} input takes numbers, got true / false")
+    return values
 
 
 def call(url: str, body: bytes | None, timeout: float = 60.0) -> tuple[int, bytes]:

@@ -105,6 +105,19 @@ def test_bad_value_is_400_with_tritons_message(server: str) -> None:
     assert "values must lie in [0, 19999]" in json.loads(body)["error"]
 
 
+def test_whole_floats_reach_an_integer_input(server: str) -> None:
+    """Vertex's GAPIC clients send every number as a float (protobuf Value): 3 is 3.0."""
+    status, body = _call(server + "/predict", {"instances": [[1.0, 2.0, 3.0]]})
+    assert status == 200, body
+    assert len(json.loads(body)["predictions"]) == 1
+
+
+def test_fraction_for_an_integer_input_is_400(server: str) -> None:
+    status, body = _call(server + "/predict", {"instances": [[1, 2.5]]})
+    assert status == 400
+    assert json.loads(body)["error"] == "instance 0: INT64 input takes whole numbers, got 2.5"
+
+
 def test_ragged_instance_is_400(server: str) -> None:
     status, body = _call(server + "/predict", {"instances": [[1, [2]]]})
     assert status == 400
