@@ -25,6 +25,7 @@ TRITON_DTYPES = {
     "string": "TYPE_STRING",
 }
 MODEL_NAME = "model"
+BACKENDS = ("auto", "python", "pytorch", "onnxruntime")
 
 
 class RepositoryError(ValueError):
@@ -38,10 +39,12 @@ class TritonSettings:
     max_queue_delay_us: int = 2000
     instance_count: int = 1
     instance_kind: str = "KIND_CPU"
+    ensemble: bool = False
+    backend: str = "auto"  # the model step's: auto, python, pytorch, onnxruntime
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TritonSettings:
-        from vxserve.config import env_int
+        from vxserve.config import env_choice, env_int
         from vxserve.errors import ConfigError
 
         def number(name: str, default: int, minimum: int) -> int:
@@ -73,7 +76,14 @@ class TritonSettings:
             raise RepositoryError(
                 f"VXSERVE_TRITON_INSTANCE_KIND={kind!r} is not one of: KIND_CPU, KIND_GPU"
             )
+        try:
+            ensemble = env_choice(env, "VXSERVE_TRITON_ENSEMBLE", "off", ("on", "off")) == "on"
+            backend = env_choice(env, "VXSERVE_TRITON_BACKEND", "auto", BACKENDS)
+        except ConfigError as exc:
+            raise RepositoryError(str(exc)) from None
         return cls(
+            ensemble=ensemble,
+            backend=backend,
             max_batch_size=max_batch,
             preferred_batch_sizes=sizes,
             max_queue_delay_us=number("VXSERVE_TRITON_MAX_QUEUE_DELAY_US", 2000, 0),
@@ -98,6 +108,11 @@ def input_spec(manifest: Mapping[str, object]) -> tuple[str, list[int]]:
     return TRITON_DTYPES[dtype], [-1 if dim is None else int(dim) for dim in shape]
 
 
+def tensor_text(name: str, dtype: str, dims: list[int]) -> str:
+    """One entry of a config.pbtxt `input` / `output` list."""
+    return f'{{ name: "{name}" data_type: {dtype} dims: [ {", ".join(map(str, dims))} ] }}'
+
+
 def render_config(
     name: str,
     backend: str,
@@ -105,28 +120,43 @@ def render_config(
     dims: list[int],
     settings: TritonSettings,
     pythonpath: str = "",
+    *,
+    inputs: tuple[str, ...] = (),
+    outputs: tuple[str, ...] = (),
+    batching: bool = True,
+    role: str = "",
 ) -> str:
-    """config.pbtxt text (protobuf text format) with dynamic batching and instance groups."""
-    dims_text = ", ".join(str(dim) for dim in dims) or ""
-    preferred = ", ".join(str(size) for size in settings.preferred_batch_sizes)
+    """config.pbtxt text (protobuf text format) with dynamic batching and instance groups.
+
+    `inputs` / `outputs` (tensor_text entries) replace the single model's INPUT__0 (the
+    instance) and OUTPUT__0 (JSON rows); `role` names an ensemble step for python_model.py.
+    """
+    inputs = inputs or (tensor_text("INPUT__0", dtype, dims),)
+    outputs = outputs or (tensor_text("OUTPUT__0", "TYPE_UINT8", [-1]),)
+    params = {"VXSERVE_PYTHONPATH": pythonpath, "VXSERVE_ROLE": role}
     return (
         f'name: "{name}"\n'
         f'backend: "{backend}"\n'
         f"max_batch_size: {settings.max_batch_size}\n"
-        f'input [\n  {{ name: "INPUT__0" data_type: {dtype} dims: [ {dims_text} ] }}\n]\n'
-        'output [\n  { name: "OUTPUT__0" data_type: TYPE_UINT8 dims: [ -1 ] }\n]\n'
+        + "input [\n" + ",\n".join(f"  {entry}" for entry in inputs) + "\n]\n"
+        + "output [\n" + ",\n".join(f"  {entry}" for entry in outputs) + "\n]\n"
+        + (dynamic_batching(settings) if batching else "")
+        + f"instance_group [\n  {{ count: {settings.instance_count} "
+        f"kind: {settings.instance_kind} }}\n]\n"
+        + "".join(
+            f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}\n'
+            for key, value in params.items() if value
+        )
+    )
+
+
+def dynamic_batching(settings: TritonSettings) -> str:
+    preferred = ", ".join(str(size) for size in settings.preferred_batch_sizes)
+    return (
         "dynamic_batching {\n"
         + (f"  preferred_batch_size: [ {preferred} ]\n" if preferred else "")
         + f"  max_queue_delay_microseconds: {settings.max_queue_delay_us}\n"
         "}\n"
-        f"instance_group [\n  {{ count: {settings.instance_count} "
-        f"kind: {settings.instance_kind} }}\n]\n"
-        + (
-            "parameters { key: \"VXSERVE_PYTHONPATH\" "
-            f'value: {{ string_value: "{pythonpath}" }} }}\n'
-            if pythonpath
-            else ""
-        )
     )
 
 
@@ -155,6 +185,11 @@ def generate(artifacts: Path, repository: Path, env: Mapping[str, str] | None = 
     except json.JSONDecodeError as exc:
         raise RepositoryError(f"{manifest_path}: not valid JSON: {exc}") from None
     dtype, dims = input_spec(manifest)
+    from vxtriton.ensemble import generate_ensemble, model_backend
+
+    backend = model_backend(settings, artifacts)
+    if settings.ensemble or backend != "python":
+        return generate_ensemble(artifacts, repository, settings, dtype, dims, backend)
     folder = repository / MODEL_NAME
     version = folder / "1"
     version.mkdir(parents=True, exist_ok=True)

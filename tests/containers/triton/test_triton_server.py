@@ -54,6 +54,12 @@ def _call(url: str, body: dict[str, object] | None = None) -> tuple[int, bytes]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from serve(tmp_path_factory.mktemp("cache"), {"VXSERVE_TRITON_MAX_QUEUE_DELAY_US":
+                                                        "20000"})
+
+
+def serve(cache: Path, settings: dict[str, str]) -> Iterator[str]:
+    """Start `python -m vxtriton` on the example model; yield its URL once healthy."""
     port = _port()
     env = dict(os.environ)
     common = ROOT / "containers" / "common"
@@ -64,8 +70,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         AIP_HTTP_PORT=str(port),
         AIP_PREDICT_ROUTE="/predict",
         AIP_HEALTH_ROUTE="/health",
-        VXSERVE_CACHE_DIR=str(tmp_path_factory.mktemp("cache")),
-        VXSERVE_TRITON_MAX_QUEUE_DELAY_US="20000",
+        VXSERVE_CACHE_DIR=str(cache),
+        **settings,
     )
     proc = subprocess.Popen([sys.executable, "-m", "vxtriton"], env=env,
                             cwd=ROOT / "containers" / "triton")
