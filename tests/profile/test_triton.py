@@ -59,6 +59,19 @@ def test_profile_fields_reach_config_pbtxt(tmp_path: Path) -> None:
     assert "count: 3 kind: KIND_CPU" in config  # local: the CPU-only tritonserver
 
 
+def test_ensemble_field_makes_an_ensemble_repository(tmp_path: Path) -> None:
+    from vxdeploy.desired import desired_state
+    from vxdeploy.profile import load_profile
+
+    path = _profile(tmp_path, TRITON + "[model.triton]\nensemble = true\n")
+    profile = load_profile(str(path), PROFILES).profile
+    env = dict(desired_state(profile, "local/vxdeploy-triton:process").model.env)
+    folder = generate(ARTIFACTS, tmp_path / "models", env)
+    assert 'platform: "ensemble"' in (folder / "config.pbtxt").read_text()
+    assert {p.name for p in (tmp_path / "models").iterdir()} == {
+        "model", "preprocess", "infer", "postprocess"}
+
+
 def test_gpu_machine_puts_instances_on_the_gpu(tmp_path: Path) -> None:
     from vxdeploy.profile import load_profile
     from vxdeploy.profile.triton import triton_environment

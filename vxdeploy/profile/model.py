@@ -127,7 +127,7 @@ class EndpointSpec(Strict):
 
 
 class TritonBatching(Strict):
-    """Triton's dynamic batcher and model instances (`container = "triton"` only)."""
+    """Triton's dynamic batcher, model instances and ensemble (`container = "triton"` only)."""
 
     max_batch_size: int = Field(32, ge=1, description="Largest batch Triton's dynamic "
                                 "batcher hands the model (config.pbtxt max_batch_size).")
@@ -140,6 +140,10 @@ class TritonBatching(Strict):
                                     "for others to batch with (0: never waits).")
     instance_count: int = Field(1, ge=1, description="Model instances per GPU on GPU "
                                 "machines, on the CPU otherwise (config.pbtxt instance_group).")
+    ensemble: bool = Field(False, description="Run the handler's preprocess and postprocess "
+                           "as their own Triton models around the model, joined by a Triton "
+                           "ensemble (always so where the model runs on Triton's pytorch or "
+                           "onnxruntime backend).")
 
 
 class ModelSpec(Strict):

@@ -18,6 +18,7 @@ VARIABLES = {
     "preferred_batch_sizes": "VXSERVE_TRITON_PREFERRED_BATCH_SIZES",
     "max_queue_delay_us": "VXSERVE_TRITON_MAX_QUEUE_DELAY_US",
     "instance_count": "VXSERVE_TRITON_INSTANCE_COUNT",
+    "ensemble": "VXSERVE_TRITON_ENSEMBLE",
 }
 KIND_VARIABLE = "VXSERVE_TRITON_INSTANCE_KIND"
 
@@ -38,6 +39,8 @@ def triton_environment(profile: Profile) -> dict[str, str]:
         VARIABLES["max_queue_delay_us"]: str(triton.max_queue_delay_us),
         VARIABLES["instance_count"]: str(triton.instance_count),
     }
+    if triton.ensemble:
+        env[VARIABLES["ensemble"]] = "on"
     if triton.preferred_batch_sizes:
         env[VARIABLES["preferred_batch_sizes"]] = ",".join(
             str(size) for size in triton.preferred_batch_sizes)

@@ -77,8 +77,11 @@ def onnx_tensors(path: Path) -> tuple[tuple[str, str, list[int]], tuple[str, str
                               "package to read the graph's tensor names") from None
     graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {item.name for item in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in initializers]
+    if not inputs or not graph.output:
+        raise RepositoryError(f"{path}: the ONNX graph needs an input and an output")
     found = []
-    for value in ([v for v in graph.input if v.name not in initializers][0], graph.output[0]):
+    for value in (inputs[0], graph.output[0]):
         kind = value.type.tensor_type
         dims = [d.dim_value if d.dim_value > 0 else -1 for d in kind.shape.dim][1:]
         if kind.elem_type not in ONNX_DTYPES:

@@ -47,21 +47,20 @@ class TritonPythonModel:
         for entry in reversed([part for part in paths.split(os.pathsep) if part]):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
-        from vxserve.config import ServeConfig
-        from vxserve.service import PredictionService
-
         from vxserve.artifacts import fetch_artifacts, read_manifest
+        from vxserve.config import ServeConfig
         from vxserve.handler import load_handler
+        from vxserve.service import PredictionService
 
         self.role = params.get("VXSERVE_ROLE", {}).get("string_value", "") or "all"
         env = dict(os.environ)
         env["VXSERVE_BATCHING"] = "off"  # Triton's dynamic batcher does the batching
+        if self.role in ("preprocess", "postprocess"):
+            env["VXSERVE_WARMUP"] = "off"  # these steps never run the model
         config = ServeConfig.from_env(env)
         self.service = PredictionService(config)
         if self.role in ("preprocess", "postprocess"):
-            # these steps never run the model: the handler is built without loading it
-            config = ServeConfig.from_env({**env, "VXSERVE_WARMUP": "off"})
-            self.service = PredictionService(config)
+            # the handler is built without loading the model (only infer needs it)
             manifest = read_manifest(fetch_artifacts(config.storage_uri, config.cache_dir))
             handler = load_handler(config.handler or manifest.handler, manifest.directory)
             handler.load_model = lambda context: None  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from tests.containers.triton.test_triton_server import ARTIFACTS, PYTRITON, ROOT
 sys.path.insert(0, str(ROOT / "containers" / "triton"))
 sys.path.insert(0, str(ROOT / "containers" / "common"))
 
-from vxtriton.repository import RepositoryError, generate  # noqa: E402
+from vxtriton.repository import RepositoryError, generate
 
 INSTANCES = json.loads((ROOT / "examples" / "sentiment" / "instances.json").read_text())
 
