@@ -111,3 +111,33 @@ def test_local_tritonserver_serves_it_through_the_python_backend(tmp_path: Path,
     assert 'backend: "python"' in (tmp_path / "models" / "model" / "config.pbtxt").read_text()
     with pytest.raises(RepositoryError, match="has no pytorch backend"):
         generate(ARTIFACTS, tmp_path / "other", {"VXSERVE_TRITON_BACKEND": "pytorch"})
+
+
+def test_image_serves_onnx_on_the_onnxruntime_backend_by_its_tensor_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["tokens"], ["floats"], to=TensorProto.FLOAT),
+         helper.make_node("ReduceSum", ["floats"], ["logits"], keepdims=1)],
+        "tiny",
+        [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "length"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1])])
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    onnx.save(helper.make_model(graph), str(artifacts / "model.onnx"))
+    (artifacts / "vxserve.json").write_text(json.dumps(
+        {"format": "onnx", "input": {"dtype": "int64", "shape": [None]}}))
+    backends = tmp_path / "backends"
+    (backends / "onnxruntime").mkdir(parents=True)
+    monkeypatch.setenv("VXSERVE_TRITON_BACKENDS_DIR", str(backends))
+    generate(artifacts, tmp_path / "models", {})
+    infer = (tmp_path / "models" / "infer" / "config.pbtxt").read_text()
+    assert 'backend: "onnxruntime"' in infer
+    assert '{ name: "tokens" data_type: TYPE_INT64 dims: [ -1 ] }' in infer
+    assert '{ name: "logits" data_type: TYPE_FP32 dims: [ 1 ] }' in infer
+    assert (tmp_path / "models" / "infer" / "1" / "model.onnx").is_file()
+    ensemble = (tmp_path / "models" / "model" / "config.pbtxt").read_text()
+    assert 'input_map { key: "tokens" value: "preprocessed" }' in ensemble
+    assert 'output_map { key: "logits" value: "scores" }' in ensemble
