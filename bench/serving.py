@@ -13,6 +13,9 @@ all side by side on loopback (all up before any is measured):
   ts-batched  stock TorchServe, same handler, batching registered correctly through the
               management API (batch_size 32, max_batch_delay 5 ms, a worker per core)
   flask / torchserve / tensorrt   the bundled containers (tensorrt on ONNX Runtime here)
+  triton      the bundled Triton container: vxtriton front, the nvidia-pytriton wheel's
+              tritonserver, Python backend, Triton's dynamic batcher (needs the `triton`
+              extra or VXSERVE_TRITON_PYTRITON_DIR; skipped without it)
 
 Load comes from `wrk` (a compiled load generator: Python client threads on the same
 cores were the ceiling before), one server at a time, in rounds that interleave the
@@ -52,7 +55,7 @@ OUT = REPO / ".bench"
 SEQ_LEN = 64
 VOCAB = 50_000
 MODEL = "sentiment"
-ALL = ["tutorial", "ts-stock", "ts-batched", "flask", "torchserve", "tensorrt"]
+ALL = ["tutorial", "ts-stock", "ts-batched", "flask", "torchserve", "tensorrt", "triton"]
 
 
 def free_port() -> int:
@@ -111,7 +114,8 @@ class Server:
 
 
 def _env(threads: int, port: int, log_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))
+           or k == "VXSERVE_TRITON_PYTRITON_DIR"}  # where the local tritonserver is
     env.update(
         {
             "AIP_HTTP_PORT": str(port),
