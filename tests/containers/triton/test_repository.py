@@ -50,3 +50,11 @@ def test_triton_is_a_profile_container_with_a_process_manifest() -> None:
     assert "triton" in CONTAINERS
     manifest = load_manifest("triton")
     assert manifest.command[1:] == ["-m", "vxtriton"]
+
+
+def test_small_max_batch_keeps_only_preferred_sizes_that_fit(tmp_path: Path) -> None:
+    config = (generate(ARTIFACTS, tmp_path, {"VXSERVE_TRITON_MAX_BATCH_SIZE": "4"})
+              / "config.pbtxt").read_text()
+    assert "max_batch_size: 4" in config
+    assert "preferred_batch_size" not in config  # 8, 16, 32 do not fit; Triton picks
+    assert "max_queue_delay_microseconds: 2000" in config
