@@ -5,7 +5,8 @@ listening on AIP_HTTP_PORT and serving AIP_PREDICT_ROUTE / AIP_HEALTH_ROUTE) for
 body as a KServe v2 inference request, not Vertex's `{"instances": [...]}`. So this thin
 front owns AIP_HTTP_PORT, maps `instances` onto the model's INPUT__0 and OUTPUT__0 back
 onto `predictions`, and keeps Triton itself on loopback ports. Triton's answer to bad input
-(its 400 and message) is passed through unchanged.
+(its 400 and the handler's message) is passed through, the instance it names renumbered
+to the caller's (the front sends instances of one shape as one multi-row request).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from vxtriton.repository import MODEL_NAME, RepositoryError, generate
+from vxtriton.repository import MODEL_NAME, RepositoryError, TritonSettings, generate
 
 log = logging.getLogger("vxtriton")
 V2_DTYPES = {"TYPE_INT64": "INT64", "TYPE_INT32": "INT32", "TYPE_FP32": "FP32",
@@ -101,6 +103,7 @@ class Front(BaseHTTPRequestHandler):
     predict_route = "/predict"
     health_route = "/health"
     dtype = "INT64"
+    max_batch_size = 32
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
@@ -147,30 +150,65 @@ class Front(BaseHTTPRequestHandler):
         if not isinstance(instances, list) or not instances:
             self._error(400, 'the body must be a JSON object with a non-empty "instances" list')
             return
-        predictions: list[Any] = []
+        flats: list[list[Any]] = []
+        groups: dict[tuple[int, ...], list[int]] = {}
         for index, instance in enumerate(instances):
-            # One KServe v2 request per instance: Triton's dynamic batcher groups them (and
-            # concurrent callers') into batches, which its metrics then show.
             flat, shape = flatten(instance)
             if shape is None:
                 self._error(400, f"instance {index}: a rectangular list of numbers is required")
                 return
             try:
-                flat = coerce(flat, self.dtype)
+                flats.append(coerce(flat, self.dtype))
             except ValueError as exc:
                 self._error(400, f"instance {index}: {exc}")
                 return
-            request = {"inputs": [{"name": "INPUT__0", "datatype": self.dtype,
-                                   "shape": [1, *shape], "data": flat}],
-                       "outputs": [{"name": "OUTPUT__0", "parameters": {"binary_data": False}}]}
-            status, body = call(f"{self.triton}/v2/models/{MODEL_NAME}/infer",
-                                json.dumps(request).encode())
-            if status != 200:
-                self._send(status if 400 <= status < 600 else 502, body)
-                return
-            row = json.loads(body)["outputs"][0]["data"]
-            predictions.append(json.loads(bytes(row).decode()))
+            groups.setdefault(tuple(shape), []).append(index)
+        predictions: list[Any] = [None] * len(instances)
+        # Instances of one shape go as one v2 request of up to max_batch_size rows; Triton's
+        # dynamic batcher joins them with other callers' requests (its metrics show it).
+        for shape, indices in groups.items():
+            for start in range(0, len(indices), self.max_batch_size):
+                chunk = indices[start : start + self.max_batch_size]
+                error = self._infer(chunk, shape, flats, predictions)
+                if error is not None:
+                    self._send(*error)
+                    return
         self._send(200, json.dumps({"predictions": predictions}).encode())
+
+
+    def _infer(self, chunk: list[int], shape: tuple[int, ...], flats: list[list[Any]],
+               predictions: list[Any]) -> tuple[int, bytes] | None:
+        """One v2 request for the instances at `chunk`; their predictions, or the error."""
+        request = {"inputs": [{"name": "INPUT__0", "datatype": self.dtype,
+                               "shape": [len(chunk), *shape],
+                               "data": [value for i in chunk for value in flats[i]]}],
+                   "outputs": [{"name": "OUTPUT__0", "parameters": {"binary_data": False}}]}
+        status, body = call(f"{self.triton}/v2/models/{MODEL_NAME}/infer",
+                            json.dumps(request).encode())
+        if status != 200:
+            return (status if 400 <= status < 600 else 502), renumber(body, chunk)
+        output = json.loads(body)["outputs"][0]
+        width = int(output["shape"][1])
+        data = output["data"]
+        for row, index in enumerate(chunk):
+            predictions[index] = json.loads(bytes(data[row * width : (row + 1) * width]))
+        return None
+
+
+def renumber(body: bytes, chunk: list[int]) -> bytes:
+    """The handler names `instance K` of the rows it got; make K the caller's index."""
+    try:
+        data = json.loads(body)
+        message = str(data["error"])
+    except (ValueError, KeyError, TypeError):
+        return body
+
+    def caller(match: re.Match[str]) -> str:
+        k = int(match.group(1))
+        return f"instance {chunk[k]}" if k < len(chunk) else match.group(0)
+
+    data["error"] = re.sub(r"\binstance (\d+)", caller, message, count=1)
+    return json.dumps(data).encode()
 
 
 def flatten(instance: Any) -> tuple[list[Any], list[int] | None]:
@@ -251,6 +289,7 @@ def main() -> int:
     Front.predict_route = os.environ.get("AIP_PREDICT_ROUTE", "/predict")
     Front.health_route = os.environ.get("AIP_HEALTH_ROUTE", "/health")
     Front.dtype = dtype
+    Front.max_batch_size = TritonSettings.from_env(os.environ).max_batch_size
     host = os.environ.get("VXSERVE_HTTP_HOST", "0.0.0.0")  # the emulator sets 127.0.0.1
     server = ThreadingHTTPServer((host, int(os.environ.get("AIP_HTTP_PORT", "8080"))), Front)
 

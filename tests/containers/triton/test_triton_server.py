@@ -124,6 +124,23 @@ def test_fraction_for_an_integer_input_is_400(server: str) -> None:
     assert json.loads(body)["error"] == "instance 0: INT64 input takes whole numbers, got 2.5"
 
 
+def test_instances_of_different_lengths_answer_in_order(server: str) -> None:
+    body = {"instances": [[1, 2, 3], [4, 5], [1, 2, 3], [9]]}
+    status, answer = _call(server + "/predict", body)
+    assert status == 200, answer
+    predictions = json.loads(answer)["predictions"]
+    assert len(predictions) == 4
+    assert predictions[0] == predictions[2]  # same instance, same answer
+
+
+def test_bad_instance_is_named_by_its_place_in_the_request(server: str) -> None:
+    body = {"instances": [[1, 2, 3], [4, 5], [6, 7, 99999999]]}
+    status, answer = _call(server + "/predict", body)
+    assert status == 400
+    error = json.loads(answer)["error"]
+    assert "instance 2" in error and "values must lie in [0, 19999]" in error
+
+
 def test_ragged_instance_is_400(server: str) -> None:
     status, body = _call(server + "/predict", {"instances": [[1, [2]]]})
     assert status == 400
