@@ -11,6 +11,7 @@ to the caller's (the front sends instances of one shape as one multi-row request
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -21,8 +22,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import urllib.error
-import urllib.request
+import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -249,16 +250,36 @@ def coerce(values: list[Any], dtype: str) -> list[Any]:
     return values
 
 
+_local = threading.local()
+
+
 def call(url: str, body: bytes | None, timeout: float = 60.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+    """GET (body None) or POST JSON to Triton on a keep-alive connection of this thread.
+
+    The front serves each client connection on its own thread, so a client that keeps its
+    connection also keeps one to Triton instead of a TCP handshake per request.
+    """
+    parts = urllib.parse.urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    for attempt in (1, 2):
+        connections: dict[str, http.client.HTTPConnection] = _local.__dict__.setdefault(
+            "connections", {})
+        connection = connections.get(parts.netloc)
+        if connection is None:
+            connection = http.client.HTTPConnection(parts.netloc, timeout=timeout)
+            connections[parts.netloc] = connection
+        try:
+            connection.request("POST" if body is not None else "GET", target, body, headers)
+            response = connection.getresponse()
             return int(response.status), response.read()
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read()
-    except OSError as exc:
-        return 503, json.dumps({"error": f"triton unreachable: {exc}"}).encode()
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            del connections[parts.netloc]
+            # a kept connection Triton closed meanwhile: one retry on a fresh one
+            if attempt == 2 or isinstance(exc, TimeoutError):
+                return 503, json.dumps({"error": f"triton unreachable: {exc}"}).encode()
+    raise AssertionError("unreachable")
 
 
 def main() -> int:
