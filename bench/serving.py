@@ -237,7 +237,11 @@ def _start_stock_torchserve(name: str, threads: int, log_dir: Path, batched: boo
 
 
 def start_server(name: str, threads: int, log_dir: Path, extra_env: dict[str, str],
-                 probe: bytes) -> Server | None:
+                 probe: bytes, variants: dict[str, tuple[str, dict[str, str]]]) -> Server | None:
+    container = name
+    if name in variants:  # a bundled container again, under its own name, with more env
+        container, more = variants[name]
+        extra_env = {**extra_env, **more}
     if name in ("ts-stock", "ts-batched"):
         server = _start_stock_torchserve(name, threads, log_dir, name == "ts-batched")
         _wait_serving(server, probe, 180, log_dir / f"{name}.log")
@@ -250,14 +254,14 @@ def start_server(name: str, threads: int, log_dir: Path, extra_env: dict[str, st
                    "--bind", f"127.0.0.1:{port}", "app:app"]
         cwd, timeout = HERE, 120.0
     else:
-        manifest = CONTAINERS / name / "container.toml"
+        manifest = CONTAINERS / container / "container.toml"
         if not manifest.exists():
             return None
         spec = tomllib.loads(manifest.read_text())
-        values = {"python": sys.executable, "container": str(CONTAINERS / name),
+        values = {"python": sys.executable, "container": str(CONTAINERS / container),
                   "common": str(COMMON)}
         command = [part.format(**values) for part in spec["process"]["command"]]
-        cwd, timeout = CONTAINERS / name, float(spec["process"].get("ready_timeout_s", 120))
+        cwd, timeout = CONTAINERS / container, float(spec["process"].get("ready_timeout_s", 120))
         env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(COMMON)])
         env.update(extra_env)
     log = log_dir / f"{name}.log"
@@ -282,9 +286,27 @@ def bodies_file(instances: int, folder: Path, n: int = 64) -> Path:
     return path
 
 
+def _batches(server: Server) -> tuple[float, float]:
+    """(instances, forward passes) so far, from vxserve's /metrics; (0, 0) where none."""
+    if server.path != "/predict":
+        return 0.0, 0.0
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except OSError:
+        return 0.0, 0.0
+    values = dict(line.split(" ", 1) for line in text.splitlines()
+                  if line.startswith(("vxserve_batch_size_sum ", "vxserve_batch_size_count ")))
+    return (float(values.get("vxserve_batch_size_sum", 0)),
+            float(values.get("vxserve_batch_size_count", 0)))
+
+
 def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> dict:
     """One wrk run; adds the server group's CPU seconds and its highest RSS meanwhile."""
     peak = [0]
+    batches_before = _batches(server)
     stop = threading.Event()
 
     def sample() -> None:
@@ -306,6 +328,8 @@ def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> 
     line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
     result = json.loads(line.removeprefix("BENCH_JSON "))
     result["cpu_s"] = _group_stats(server.proc.pid)[0] - cpu_before
+    batches_after = _batches(server)
+    result["batched"] = [a - b for a, b in zip(batches_after, batches_before, strict=True)]
     result["rss_peak"] = peak[0]
     errors = sum(v for k, v in result.items() if k.startswith("errors_"))
     result["ok"] = result["requests"] - result["errors_status"]
@@ -336,6 +360,8 @@ def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
                     "cpu_ms_per_request": sum(r["cpu_s"] for r in rs) * 1000
                     / max(1, sum(r["ok"] for r in rs)),
                     "errors": sum(r["errors"] for r in rs),
+                    "mean_batch": sum(r["batched"][0] for r in rs)
+                    / max(1.0, sum(r["batched"][1] for r in rs)),
                     "rss_warm_mb": servers[name].rss_warm / 2**20,
                     "rss_load_mb": max(r["rss_peak"] for r in rs) / 2**20,
                 }
@@ -343,6 +369,7 @@ def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
                 print(f"  t={threads} i={instances} c={c:<3} {name:<11} "
                       f"{_range(row['rps'], '.0f')} req/s  p99 {_range(row['p99_ms'], '.1f')} ms"
                       f"  cpu {row['cpu_ms_per_request']:.2f} ms/req"
+                      + (f"  batch {row['mean_batch']:.1f}" if row["mean_batch"] else "")
                       + (f"  errors {row['errors']}" if row["errors"] else ""), flush=True)
     return rows
 
@@ -397,7 +424,7 @@ def report(rows: list[dict]) -> None:
     print()
     print(f"{'server':<11} {'thr':>3} {'inst':>4} {'c':>3} {'req/s':>11} {'p99 ms':>11} "
           f"{'x tutorial':>11} {'p99/tut':>9} {'x ts-stock':>11} {'x ts-batch':>11} "
-          f"{'cpu ms/req':>10} {'RSS warm/load MB':>17}")
+          f"{'cpu ms/req':>10} {'batch':>5} {'RSS warm/load MB':>17}")
     for r in rows:
         key = (r["torch_threads"], r["instances"], r["concurrency"])
 
@@ -413,7 +440,22 @@ def report(rows: list[dict]) -> None:
               f"{_range(r['p99_ms'], '.1f'):>11} {ratio('tutorial'):>11} "
               f"{ratio('tutorial', 'p99_ms'):>9} {ratio('ts-stock'):>11} "
               f"{ratio('ts-batched'):>11} {r['cpu_ms_per_request']:>10.2f} "
+              f"{(format(r['mean_batch'], '.1f') if r['mean_batch'] else '-'):>5} "
               f"{r['rss_warm_mb']:>8.0f}/{r['rss_load_mb']:<8.0f}")
+
+
+def _variants(specs: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """--variant NAME=CONTAINER:KEY=VALUE,... -> {NAME: (CONTAINER, {KEY: VALUE})}."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        container, _, pairs = rest.partition(":")
+        env = dict(p.split("=", 1) for p in pairs.split(",") if "=" in p)
+        if not name or name in ALL or not (CONTAINERS / container / "container.toml").exists():
+            raise ValueError(f"--variant {spec!r}: want NEW_NAME=CONTAINER:KEY=VALUE[,KEY=VALUE]"
+                             " with CONTAINER one of flask, torchserve, tensorrt")
+        out[name] = (container, env)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -428,7 +470,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="also py-spy each Python server and print CPU per stage")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the bundled containers")
+    parser.add_argument("--variant", action="append", default=[],
+                        metavar="NAME=CONTAINER:KEY=VALUE[,KEY=VALUE]",
+                        help="also serve a bundled container under NAME with more environment, "
+                        "measured in the same interleaved rounds (e.g. "
+                        "flask-w1=flask:VXSERVE_MODEL_WORKERS=1)")
     args = parser.parse_args(argv)
+    try:
+        variants = _variants(args.variant)
+    except ValueError as exc:
+        parser.error(str(exc))
+    args.servers = [*args.servers, *(v for v in variants if v not in args.servers)]
     # SIGTERM (timeout, kill) must still stop the servers: run the `finally` below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("wrk") is None:
@@ -450,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for name in args.servers:
                 try:
-                    started = start_server(name, threads, log_dir, extra_env, probe)
+                    started = start_server(name, threads, log_dir, extra_env, probe,
+                                           variants)
                 except (RuntimeError, subprocess.CalledProcessError) as exc:
                     print(f"{name}: skipped ({exc})", flush=True)
                     continue
@@ -482,7 +535,9 @@ def main(argv: list[str] | None = None) -> int:
                                                  indent=1))
     print("\nRanges are min-max over interleaved rounds (ratios paired round by round)."
           "\ncpu ms/req and RSS count each server's process tree (front, JVM and workers"
-          "\nfor TorchServe). Absolute numbers depend on what else runs; compare ratios.")
+          "\nfor TorchServe); batch is the mean instances per forward pass from the"
+          "\nserver's own /metrics (vxserve-based servers only)."
+          "\nAbsolute numbers depend on what else runs; compare ratios.")
     print(f"raw results: {OUT / 'serving.json'}; server logs: {log_dir}")
     return 0
 

@@ -251,3 +251,54 @@ def test_idle_workers_share_queued_work_instead_of_one_taking_it_all() -> None:
         handler.gate.set()
         batcher.stop()
     assert sorted(sizes) == [4, 4]
+
+
+def test_a_free_worker_waits_for_a_batch_as_big_as_the_running_one() -> None:
+    """Under load a second worker started on whatever was queued: batches of half the
+    size, more CPU per instance, and the second pass took its core from the requests'
+    own parsing. It starts once the queue holds as many instances as the running pass."""
+    handler = GateHandler()
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2)
+    batcher.start()
+    futures: list[Any] = []
+    try:
+        futures.append(batcher.submit(("k",), _items(*range(8))))
+        _wait_for(lambda: handler.running == 1)
+        for i in range(7):
+            futures.append(batcher.submit(("k",), _items(float(10 + i))))
+        time.sleep(0.05)  # a second pass of 1..7 instances would have started by now
+        assert handler.running == 1 and batcher.queued == 7
+        futures.append(batcher.submit(("k",), _items(17.0)))
+        _wait_for(lambda: handler.running == 2)  # 8 queued: as big as the running pass
+        assert batcher.queued == 0
+        handler.gate.set()
+        results = [f.result(timeout=10).flatten().tolist() for f in futures]
+    finally:
+        handler.gate.set()
+        batcher.stop()
+    assert results[0] == [10.0 * i for i in range(8)]
+    assert results[1:] == [[10.0 * (10 + i)] for i in range(8)]
+
+
+def test_a_lone_request_does_not_run_inline_beside_a_bigger_pass() -> None:
+    """A request arriving while a pass runs used to run alone in its own thread (a pass
+    of 1 beside it); now it queues for the next batch."""
+    handler = GateHandler()
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2)
+    batcher.start()
+    late: list[Any] = []
+    try:
+        running = batcher.submit(("k",), _items(*range(4)))
+        _wait_for(lambda: handler.running == 1)
+        caller = threading.Thread(
+            target=lambda: late.append(batcher.submit(("k",), _items(9.0), arrived=True))
+        )
+        caller.start()
+        caller.join(2)
+        assert late and batcher.queued == 1 and handler.running == 1  # queued, not inline
+        handler.gate.set()
+        assert late[0].result(timeout=10).flatten().tolist() == [90.0]
+        assert running.result(timeout=10).flatten().tolist() == [0.0, 10.0, 20.0, 30.0]
+    finally:
+        handler.gate.set()
+        batcher.stop()

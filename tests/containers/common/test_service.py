@@ -215,3 +215,55 @@ def test_artifacts_that_disagree_with_the_handler_are_a_500_not_the_clients_400(
     status, body = service.predict(_body([[0.0, 1.0, 2.0, 3.0]]))
     assert status == 500 and "misconfigured" in body["error"]["message"]
     assert "[batch, 2]" in body["error"]["message"]
+
+
+class CostHandler(TensorHandler):
+    """A forward pass costs `fixed_s` + `per_instance_s` of CPU; records batch sizes."""
+
+    def __init__(self, fixed_s: float, per_instance_s: float) -> None:
+        self.fixed_s, self.per_instance_s = fixed_s, per_instance_s
+        self.batches: list[int] = []
+
+    def inference(self, batch):
+        self.batches.append(batch.shape[0])
+        end = time.process_time() + self.fixed_s + self.per_instance_s * batch.shape[0]
+        while time.process_time() < end:
+            pass
+        return super().inference(batch)
+
+
+@pytest.mark.parametrize(
+    ("fixed_s", "per_instance_s", "passes"),
+    [
+        # Batching pays ~4x (like the tutorial's LSTM): halves cost far more CPU than they
+        # save in wall time, so the request runs as one pass.
+        (0.004, 0.00025, [8]),
+        # Batching pays ~1.45x (on, but the cost is nearly proportional to instances), so
+        # the parts run side by side on the workers. Far from 2x: the tiny model's own
+        # forward adds fixed cost on a busy machine.
+        (0.001, 0.002, [4, 4]),
+    ],
+)
+def test_a_request_is_split_over_workers_only_when_batching_pays_little(
+    tiny_artifacts, fixed_s: float, per_instance_s: float, passes: list[int]
+) -> None:
+    """A lone 8-instance request on the tutorial's model was cut in two passes of 4 for two
+    workers: 1.5x the CPU of one pass of 8, and slower than the tutorial's server on a busy
+    machine. Whether to cut is decided from the warm-up's measurement."""
+    handler = CostHandler(fixed_s, per_instance_s)
+    settings = {
+        "AIP_STORAGE_URI": str(tiny_artifacts["export"]),
+        "VXSERVE_TORCH_THREADS": "1",
+        "VXSERVE_BATCHING": "auto",
+        "VXSERVE_MODEL_WORKERS": "2",
+    }
+    service = PredictionService(ServeConfig.from_env(settings), handler=handler)
+    service.load()
+    try:
+        assert service.batching, service.batching_reason
+        handler.batches.clear()
+        status, _ = service.predict(_body([[1.0, 2.0, 3.0, 4.0]] * 8))
+    finally:
+        service.close()
+    assert status == 200
+    assert sorted(handler.batches) == passes, service.batching_reason
