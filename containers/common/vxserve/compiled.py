@@ -107,6 +107,7 @@ class CompileReport:
     fx_misses: int
     aot_hits: int
     aot_misses: int
+    threads: int = 0
 
     @property
     def cache_hit(self) -> bool:
@@ -119,7 +120,8 @@ class CompileReport:
             f"torch.compile: {self.model}, batch dimension dynamic, warmed on batches "
             f"{', '.join(map(str, self.batches))} in {self.seconds:.1f} s: {verdict} "
             f"(FX graph cache {self.fx_hits} hit / {self.fx_misses} miss, AOTAutograd "
-            f"{self.aot_hits} hit / {self.aot_misses} miss) in {self.cache_dir}"
+            f"{self.aot_hits} hit / {self.aot_misses} miss) in {self.cache_dir}, "
+            f"{self.threads} CPU thread(s) (part of the cache key)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -179,15 +181,19 @@ def compile_model(model: Any, manifest: Manifest, config: ServeConfig, device: A
         model=type(model).__name__, seconds=time.monotonic() - started, batches=WARMUP_BATCHES,
         cache_dir=str(folder), fx_hits=delta["fx_hit"], fx_misses=delta["fx_miss"],
         aot_hits=delta["aot_hit"], aot_misses=delta["aot_miss"],
+        threads=torch.get_num_threads(),
     )
     log.warning("%s", report.line())
     return wrapped, report
 
 
 def use_cache_dir(folder: Path) -> None:
-    """Point inductor's caches at `folder` (an explicit TORCHINDUCTOR_CACHE_DIR wins)."""
-    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
-        return
+    """Point inductor's caches at `folder`.
+
+    Always overrides TORCHINDUCTOR_CACHE_DIR: torch writes its default into the
+    environment the first time it looks, so a value found there says nothing about what
+    the user asked for (VXSERVE_COMPILE_CACHE_DIR is the knob).
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
