@@ -102,10 +102,14 @@ def package(src: Path, out: Path, mode: str, instances: Path | None = None) -> d
         shutil.rmtree(staging)
     shutil.copytree(src, staging, ignore=shutil.ignore_patterns("__pycache__", "*.partial"))
     new_raw = {**raw, "example_instances": examples}
-    if mode == "aoti":
-        got, files = _aoti(manifest, model, batch, probe, staging, new_raw)
-    else:
-        got, files = _compile(manifest, model, probe, staging, new_raw, config)
+    try:
+        if mode == "aoti":
+            got, files = _aoti(manifest, model, batch, probe, staging, new_raw)
+        else:
+            got, files = _compile(manifest, model, probe, staging, new_raw, config)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # no half-made artifacts left behind
+        raise
     diff = _max_diff(got, eager)
     if diff is None or diff[0] > ATOL + RTOL * diff[1]:
         shutil.rmtree(staging)
