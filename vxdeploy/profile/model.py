@@ -172,7 +172,7 @@ class ModelSpec(Strict):
         description="Compiled PyTorch: `vxdeploy package --profile` makes an AOTInductor "
         "package (aoti) or torch.compile artifacts (compile) from model.artifact_uri, and "
         "`vxdeploy build` warms the torch.compile cache into the image.",
-        json_schema_extra=rule("off, compile or aoti; not for container = \"custom\""))
+        json_schema_extra=rule("off, compile or aoti"))
     requirements: str = Field("", description="Path to an extra requirements.txt for the image")
     base_image: str = Field("", description="BASE_IMAGE build argument (pin by @sha256 digest)")
     aliases: list[str] = Field(default_factory=list,
