@@ -84,12 +84,10 @@ def sync(device: str) -> None:
 
 def make_compiled(model: Any) -> Any:
     """torch.compile the way vxserve does (vxserve.compiled.BatchDynamic)."""
-    import torch
-
     sys.path.insert(0, str(COMMON))
-    from vxserve.compiled import BatchDynamic
+    from vxserve.compiled import compile_module
 
-    return BatchDynamic(torch.compile(model), model)
+    return compile_module(model)
 
 
 def make_aoti(model: Any, name: str, device: str, folder: Path) -> tuple[Any, Path, float]:

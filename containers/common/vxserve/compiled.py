@@ -108,6 +108,7 @@ class CompileReport:
     aot_hits: int
     aot_misses: int
     threads: int = 0
+    graphs: int = 0
 
     @property
     def cache_hit(self) -> bool:
@@ -116,11 +117,14 @@ class CompileReport:
 
     def line(self) -> str:
         verdict = "cache hit" if self.cache_hit else "compiled (cache miss)"
+        if self.graphs == 0:
+            verdict = "nothing compiled: dynamo captured no graph, the model runs eagerly"
         return (
             f"torch.compile: {self.model}, batch dimension dynamic, warmed on batches "
             f"{', '.join(map(str, self.batches))} in {self.seconds:.1f} s: {verdict} "
             f"(FX graph cache {self.fx_hits} hit / {self.fx_misses} miss, AOTAutograd "
-            f"{self.aot_hits} hit / {self.aot_misses} miss) in {self.cache_dir}, "
+            f"{self.aot_hits} hit / {self.aot_misses} miss; {self.graphs} graph(s)) in "
+            f"{self.cache_dir}, "
             f"{self.threads} CPU thread(s) (part of the cache key)"
         )
 
@@ -152,6 +156,19 @@ class BatchDynamic:
         return self
 
 
+def compile_module(model: Any) -> BatchDynamic:
+    """`torch.compile(model)` with the batch dimension marked dynamic on every call.
+
+    RNN modules (nn.LSTM, nn.GRU) are traced too (dynamo's `allow_rnn`): by default dynamo
+    skips any frame holding one, so the tutorial's LSTM model would silently run eagerly.
+    """
+    import torch
+    import torch._dynamo
+
+    torch._dynamo.config.allow_rnn = True
+    return BatchDynamic(torch.compile(model), model)
+
+
 def compile_model(model: Any, manifest: Manifest, config: ServeConfig, device: Any,
                   *, cache: Path | None = None) -> tuple[BatchDynamic, CompileReport]:
     """torch.compile `model`, warm it on the example instances, and report cache use."""
@@ -167,7 +184,7 @@ def compile_model(model: Any, manifest: Manifest, config: ServeConfig, device: A
     folder = cache or cache_dir(config)
     use_cache_dir(folder)
     examples = warmup_batch(manifest, max(WARMUP_BATCHES))
-    wrapped = BatchDynamic(torch.compile(model), model)
+    wrapped = compile_module(model)
     before = _cache_counts(counters)
     started = time.monotonic()
     from .device import inference_context
@@ -181,7 +198,7 @@ def compile_model(model: Any, manifest: Manifest, config: ServeConfig, device: A
         model=type(model).__name__, seconds=time.monotonic() - started, batches=WARMUP_BATCHES,
         cache_dir=str(folder), fx_hits=delta["fx_hit"], fx_misses=delta["fx_miss"],
         aot_hits=delta["aot_hit"], aot_misses=delta["aot_miss"],
-        threads=torch.get_num_threads(),
+        threads=torch.get_num_threads(), graphs=delta["graphs"],
     )
     log.warning("%s", report.line())
     return wrapped, report
@@ -235,6 +252,7 @@ def _cache_counts(counters: Any) -> dict[str, int]:
         "fx_miss": int(counters["inductor"]["fxgraph_cache_miss"]),
         "aot_hit": int(counters["aot_autograd"]["autograd_cache_hit"]),
         "aot_miss": int(counters["aot_autograd"]["autograd_cache_miss"]),
+        "graphs": int(counters["stats"]["unique_graphs"]),
     }
 
 
