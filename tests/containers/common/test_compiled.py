@@ -87,3 +87,44 @@ def test_an_lstm_model_is_compiled_not_silently_left_eager(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["graphs"] >= 1 and report["fx_misses"] >= 1, report  # dynamo traced the LSTM
+
+
+def test_a_cpu_package_on_a_gpu_server_says_what_to_do(built: dict[str, Path]) -> None:
+    import torch
+    from vxserve.compiled import load_aoti_package
+
+    with pytest.raises(ConfigError, match=r"compiled for cpu, but the server runs on cuda; "
+                       r"package it on a cuda machine .* or set VXSERVE_DEVICE=cpu"):
+        load_aoti_package(built["aoti"] / "model.pt2", torch.device("cuda", 0))
+
+
+@pytest.mark.gpu
+def test_cuda_aoti_package_and_torch_compile_equal_eager(tmp_path: Path) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs an NVIDIA GPU")
+    from vxserve.compiled import compile_module, load_aoti_package, package_device
+
+    from ..compiled_model import CODE
+
+    namespace: dict[str, object] = {}
+    exec(compile(CODE, "model.py", "exec"), namespace)
+    torch.manual_seed(3)
+    model = namespace["TinyClassifier"]().eval().cuda()  # type: ignore[operator]
+    gen = torch.Generator().manual_seed(1)
+    x = {n: torch.randint(0, 64, (n, 6), generator=gen).cuda() for n in (1, 2, 3)}
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(model, (x[2],), dynamic_shapes=({0: batch},))
+    path = Path(torch._inductor.aoti_compile_and_package(
+        program, package_path=str(tmp_path / "model.pt2")))
+    assert package_device(path) == "cuda"
+    runner = load_aoti_package(path, torch.device("cuda", 0))
+    compiled = compile_module(model)
+    with torch.inference_mode():
+        for n in (2, 1, 3):
+            want = model(x[n])
+            torch.testing.assert_close(runner(x[n]), want, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(compiled(x[n]), want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="compiled for cuda, but the server runs on cpu"):
+        load_aoti_package(path, torch.device("cpu"))
