@@ -141,6 +141,8 @@ def startup_child(args: argparse.Namespace) -> int:
 
     if args.cache:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = args.cache
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if args.startup == "aoti":
         index = torch.cuda.current_device() if args.device.startswith("cuda") else -1
         runner = torch._inductor.aoti_load_package(args.artifact, device_index=index)
@@ -162,7 +164,7 @@ def startup_child(args: argparse.Namespace) -> int:
 def run_startup(args: argparse.Namespace, mode: str, artifact: Path, cache: str) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--startup", mode,
                "--model", args.model, "--device", args.device, "--dtype", args.dtype,
-               "--artifact", str(artifact), "--cache", cache]
+               "--artifact", str(artifact), "--cache", cache, "--threads", str(args.threads)]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - started
