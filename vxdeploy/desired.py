@@ -154,6 +154,8 @@ def model_fingerprint(profile: Profile, image_uri: str) -> str:
     }
     if model.backend.value != "auto":
         data["backend"] = model.backend.value
+    if model.compile.value != "off":
+        data["compile"] = model.compile.value
     return _hash(data)[:20]
 
 
@@ -234,6 +236,8 @@ def _container_env(profile: Profile) -> dict[str, str]:
     env = dict(profile.model.env)
     if profile.model.backend.value != "auto":
         env.setdefault("VXSERVE_TRT_BACKEND", profile.model.backend.value)
+    if profile.model.compile.value == "compile":
+        env.setdefault("VXSERVE_COMPILE", "compile")  # torch.compile at start-up
     return env
 
 
