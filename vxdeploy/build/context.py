@@ -276,6 +276,9 @@ def warm_layer(threads: str) -> list[str]:
     """
     prefix = f"VXSERVE_TORCH_THREADS={threads} " if threads else ""
     return [
+        # Inductor compiles C++ on CPU (here, and at start-up on any cache miss).
+        "RUN command -v c++ >/dev/null || (apt-get update && apt-get install -y "
+        "--no-install-recommends g++ && rm -rf /var/lib/apt/lists/*)",
         f"COPY {WARM_DIR}/ {WARM_ARTIFACTS}/",
         f"ENV VXSERVE_COMPILE_CACHE_DIR={COMPILE_CACHE}",
         f"RUN mkdir -p {COMPILE_CACHE} && {prefix}python3 -m vxserve.warm {WARM_ARTIFACTS} "

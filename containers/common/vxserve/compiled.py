@@ -189,9 +189,20 @@ def compile_model(model: Any, manifest: Manifest, config: ServeConfig, device: A
     started = time.monotonic()
     from .device import inference_context
 
-    with inference_context(device, config.autocast):
-        for n in WARMUP_BATCHES:
-            wrapped(examples[:n].to(device))
+    try:
+        with inference_context(device, config.autocast):
+            for n in WARMUP_BATCHES:
+                wrapped(examples[:n].to(device))
+    except ConfigError:
+        raise
+    except Exception as exc:  # dynamo / inductor / the C++ compiler, on the user's model
+        text = str(exc).strip()
+        first = (text.splitlines()[0] if text else type(exc).__name__)[:300]
+        raise ConfigError(
+            f"{manifest.model_file}: torch.compile failed on {type(model).__name__} "
+            f"({type(exc).__name__}: {first}); on CPU inductor needs a C++ compiler (g++) "
+            "in the image; an AOTInductor package (vxdeploy package --compile aoti) does not"
+        ) from None
     after = _cache_counts(counters)
     delta = {k: after[k] - before[k] for k in after}
     report = CompileReport(

@@ -128,3 +128,12 @@ def test_cuda_aoti_package_and_torch_compile_equal_eager(tmp_path: Path) -> None
             torch.testing.assert_close(compiled(x[n]), want, rtol=1e-4, atol=1e-5)
     with pytest.raises(ConfigError, match="compiled for cuda, but the server runs on cpu"):
         load_aoti_package(path, torch.device("cpu"))
+
+
+def test_a_compile_failure_is_one_clear_line_not_a_traceback(built: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    done = _warm(built["compile"], tmp_path / "cold-cache", CXX="/nonexistent/g++")
+    assert done.returncode == 2, done.stderr
+    assert "torch.compile failed on TinyClassifier" in done.stderr
+    assert "needs a C++ compiler (g++) in the image" in done.stderr
+    assert "Traceback" not in done.stderr
