@@ -166,7 +166,7 @@ def run_startup(args: argparse.Namespace, mode: str, artifact: Path, cache: str)
                "--model", args.model, "--device", args.device, "--dtype", args.dtype,
                "--artifact", str(artifact), "--cache", cache, "--threads", str(args.threads)]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"start-up run {mode} failed:\n{done.stderr[-2000:]}")
@@ -236,7 +236,27 @@ def main(argv: list[str] | None = None) -> int:
                 fastest[mode][b].append(best)
 
     startup: dict[str, list[dict[str, Any]]] = {}
+
+    def report() -> None:
+        result = {
+            "model": args.model, "device": args.device, "dtype": args.dtype,
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+            "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "rounds": args.rounds, "setup_s": setup, "max_abs_diff_vs_eager": diffs,
+            "forward_ms": {m: {str(b): v for b, v in per.items()}
+                           for m, per in timings.items()},
+            "forward_min_ms": {m: {str(b): v for b, v in per.items()}
+                               for m, per in fastest.items()},
+            "startup": startup,
+        }
+        print_table(result, args.batches)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=1) + "\n")
+
     if not args.no_startup:
+        report()  # the forward numbers survive a start-up run cut short by a time limit
         for _ in range(args.startup_rounds):
             cold = str(work / f"cold-cache-{len(startup.get('compile_cold', []))}")
             runs = [("eager", "eager", work / "weights.pt", ""),
@@ -246,20 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             for label, mode, artifact, cache in runs:
                 startup.setdefault(label, []).append(run_startup(args, mode, artifact, cache))
 
-    result = {
-        "model": args.model, "device": args.device, "dtype": args.dtype,
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
-        "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-        "rounds": args.rounds, "setup_s": setup, "max_abs_diff_vs_eager": diffs,
-        "forward_ms": {m: {str(b): v for b, v in per.items()} for m, per in timings.items()},
-        "forward_min_ms": {m: {str(b): v for b, v in per.items()} for m, per in fastest.items()},
-        "startup": startup,
-    }
-    print_table(result, args.batches)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=1) + "\n")
+    report()
     return 0
 
 
