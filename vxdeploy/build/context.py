@@ -274,7 +274,7 @@ def warm_layer(threads: str) -> list[str]:
     made writable for the non-root server (inductor takes file locks in it). The thread
     count is part of inductor's cache key, so the servers' VXSERVE_TORCH_THREADS is used.
     """
-    prefix = f"VXSERVE_TORCH_THREADS={threads} " if threads else ""
+    prefix = "VXSERVE_COMPILE=compile " + (f"VXSERVE_TORCH_THREADS={threads} " if threads else "")
     return [
         # Inductor compiles C++ on CPU (here, and at start-up on any cache miss).
         "RUN command -v c++ >/dev/null || (apt-get update && apt-get install -y "
