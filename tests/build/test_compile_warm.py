@@ -50,8 +50,8 @@ def test_compile_profile_warms_the_cache_in_the_image(tmp_path: Path, containers
     assert "command -v c++ >/dev/null || (apt-get update && apt-get install -y" in warm
     assert "COPY vxdeploy-warm/ /opt/vxdeploy/warm-artifacts/" in warm
     assert "ENV VXSERVE_COMPILE_CACHE_DIR=/opt/vxdeploy/compile-cache" in warm
-    assert ("VXSERVE_COMPILE=compile VXSERVE_TORCH_THREADS=2 python3 -m vxserve.warm /opt/vxdeploy/warm-artifacts "
-            "&& chmod -R a+rwX /opt/vxdeploy/compile-cache") in warm
+    assert ("VXSERVE_COMPILE=compile VXSERVE_TORCH_THREADS=2 python3 -m vxserve.warm "
+            "/opt/vxdeploy/warm-artifacts && chmod -R a+rwX /opt/vxdeploy/compile-cache") in warm
     assert warm.rstrip().endswith("USER app")  # the server still runs as its own user
     assert "vxdeploy-user" not in text  # no user code: no empty COPY that would fail
 
