@@ -276,9 +276,12 @@ def warm_layer(threads: str) -> list[str]:
     """
     prefix = "VXSERVE_COMPILE=compile " + (f"VXSERVE_TORCH_THREADS={threads} " if threads else "")
     return [
-        # Inductor compiles C++ on CPU (here, and at start-up on any cache miss).
-        "RUN command -v c++ >/dev/null || (apt-get update && apt-get install -y "
-        "--no-install-recommends g++ && rm -rf /var/lib/apt/lists/*)",
+        # Inductor compiles C++ against Python.h on CPU (here, and at start-up on any cache
+        # miss); Debian-based images without them get g++ and python3-dev.
+        "RUN (command -v c++ >/dev/null && python3 -c \"import os, sysconfig; "
+        "assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))\") "
+        "|| (apt-get update && apt-get install -y --no-install-recommends g++ python3-dev "
+        "&& rm -rf /var/lib/apt/lists/*)",
         f"COPY {WARM_DIR}/ {WARM_ARTIFACTS}/",
         f"ENV VXSERVE_COMPILE_CACHE_DIR={COMPILE_CACHE}",
         f"RUN mkdir -p {COMPILE_CACHE} && {prefix}python3 -m vxserve.warm {WARM_ARTIFACTS} "

@@ -201,7 +201,8 @@ def compile_model(model: Any, manifest: Manifest, config: ServeConfig, device: A
         raise ConfigError(
             f"{manifest.model_file}: torch.compile failed on {type(model).__name__} "
             f"({type(exc).__name__}: {first}); on CPU inductor needs a C++ compiler (g++) "
-            "in the image; an AOTInductor package (vxdeploy package --compile aoti) does not"
+            "and Python's headers (python3-dev) in the image; an AOTInductor package "
+            "(vxdeploy package --compile aoti) does not"
         ) from None
     after = _cache_counts(counters)
     delta = {k: after[k] - before[k] for k in after}

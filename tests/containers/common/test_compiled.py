@@ -135,5 +135,5 @@ def test_a_compile_failure_is_one_clear_line_not_a_traceback(built: dict[str, Pa
     done = _warm(built["compile"], tmp_path / "cold-cache", CXX="/nonexistent/g++")
     assert done.returncode == 2, done.stderr
     assert "torch.compile failed on TinyClassifier" in done.stderr
-    assert "needs a C++ compiler (g++) in the image" in done.stderr
+    assert "needs a C++ compiler (g++) and Python's headers (python3-dev)" in done.stderr
     assert "Traceback" not in done.stderr
