@@ -159,6 +159,8 @@ def model_fingerprint(profile: Profile, image_uri: str) -> str:
     triton = triton_environment(profile)  # {} for other containers: their hashes stay put
     if triton:
         data["triton"] = sorted(triton.items())
+    if model.compile.value != "off":
+        data["compile"] = model.compile.value
     return _hash(data)[:20]
 
 
@@ -241,6 +243,8 @@ def _container_env(profile: Profile) -> dict[str, str]:
     env = {**triton_environment(profile), **profile.model.env}
     if profile.model.backend.value != "auto":
         env.setdefault("VXSERVE_TRT_BACKEND", profile.model.backend.value)
+    if profile.model.compile.value == "compile":
+        env.setdefault("VXSERVE_COMPILE", "compile")  # torch.compile at start-up
     return env
 
 

@@ -122,6 +122,10 @@ CASES = [
     ("backend-contradicts-env", '[model]\ncontainer = "tensorrt"\nbackend = "onnxruntime"\n'
      'env = { VXSERVE_TRT_BACKEND = "tensorrt" }\n', "model.env.VXSERVE_TRT_BACKEND",
      "contradicts"),
+    ("compile-on-flask", '[model]\ncompile = "compile"\n', None, ""),
+    ("compile-on-custom", '[model]\ncontainer = "custom"\nimage = "r/i:1"\ncompile = "aoti"\n',
+     "model.compile", "does not serve compiled PyTorch"),
+    ("compile-bad-value", '[model]\ncompile = "jit"\n', "model.compile", ""),
     ("alert-duration", '[alerts]\nduration_s = 90\n', "alerts.duration_s", "multiple of 60"),
     ("duty-without-gpu", '[machine.autoscaling]\naccelerator_duty_cycle = 50\n',
      "machine.autoscaling.accelerator_duty_cycle", "needs an accelerator"),

@@ -110,7 +110,7 @@ def _resolve(value: str, loaded: LoadedProfile, dotted: str) -> Path:
     if not path.exists():
         raise InvalidInputError(f"{loaded.source_of(dotted)}: {dotted} = {value!r}: "
                                 f"{path} does not exist")
-    if dotted != "model.model_code" and not path.is_file():
+    if dotted not in ("model.model_code", "model.artifact_uri") and not path.is_file():
         raise InvalidInputError(f"{loaded.source_of(dotted)}: {dotted} = {value!r}: "
                                 f"{path} is not a file")
     return path
@@ -127,7 +127,30 @@ def user_code(loaded: LoadedProfile) -> UserCode:
                     if model.model_code else None),
         requirements=(_resolve(model.requirements, loaded, "model.requirements")
                       if model.requirements else None),
+        warm_artifacts=_warm_artifacts(loaded),
+        warm_threads=model.env.get("VXSERVE_TORCH_THREADS", ""),
     )
+
+
+def _warm_artifacts(loaded: LoadedProfile) -> Path | None:
+    """The local artifact folder to warm the torch.compile cache on at build time.
+
+    Only for model.compile = "compile" on the torch servers (flask, torchserve), and only
+    when the artifacts are a local folder: gs:// artifacts are not read at build time, and
+    such an image compiles at its first start instead.
+    """
+    from vxdeploy.modelcheck import local_artifact_dir
+    from vxdeploy.profile.model import CompileMode
+
+    model = loaded.profile.model
+    if model.compile is not CompileMode.COMPILE or model.container not in (
+            ContainerKind.FLASK, ContainerKind.TORCHSERVE):
+        return None
+    folder = local_artifact_dir(model.artifact_uri)
+    if folder is None:
+        return None
+    path = _resolve(str(folder), loaded, "model.artifact_uri")
+    return path
 
 
 def prepare_context(loaded: LoadedProfile, *, base_image: str | None = None,

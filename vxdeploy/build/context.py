@@ -26,6 +26,7 @@ from vxdeploy.errors import InvalidInputError
 # Bump when the layout or hashing changes, so old tags are not taken for new contexts.
 CONTEXT_FORMAT = "vxdeploy-build-context/1"
 USER_DIR = "vxdeploy-user"
+WARM_DIR = "vxdeploy-warm"  # artifacts the build warms the torch.compile cache on
 VXSERVE_DIR = "vxserve"
 DOCKERFILE = "Dockerfile"
 # Never part of an image, whatever the .dockerignore says: they change on every test run and
@@ -61,10 +62,17 @@ class UserCode:
     handler_object: str = ""  # the ":Class" part of model.handler, if given
     model_code: Path | None = None
     requirements: Path | None = None
+    # model.compile = "compile": artifacts to warm the torch.compile cache on at build time
+    warm_artifacts: Path | None = None
+    warm_threads: str = ""  # VXSERVE_TORCH_THREADS of the servers (part of the cache key)
+
+    @property
+    def has_code(self) -> bool:
+        return not (self.handler is None and self.model_code is None and self.requirements is None)
 
     @property
     def empty(self) -> bool:
-        return self.handler is None and self.model_code is None and self.requirements is None
+        return not self.has_code and self.warm_artifacts is None
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,8 @@ def _user_files(user: UserCode) -> list[tuple[str, Path]]:
             files.append((f"{USER_DIR}/{user.model_code.name}", user.model_code))
     if user.requirements is not None:
         files.append((f"{USER_DIR}/requirements.txt", user.requirements))
+    if user.warm_artifacts is not None:
+        files.extend(_walk(user.warm_artifacts, f"{WARM_DIR}/"))
     seen: set[str] = set()
     for arcname, _ in files:
         if arcname in seen:
@@ -239,12 +249,41 @@ def user_layer(user: UserCode) -> list[str]:
     lines = [f"COPY {USER_DIR}/requirements.txt {USER_ROOT}/requirements.txt",
              f"RUN python3 -m pip install --no-cache-dir -r {USER_ROOT}/requirements.txt"] \
         if user.requirements is not None else []
-    lines.append(f"COPY {USER_DIR}/ {USER_ROOT}/")
-    env = [f"PYTHONPATH={USER_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
-    if user.handler is not None:
-        target = f"{USER_ROOT}/{user.handler.name}"
-        if user.handler_object:
-            target += f":{user.handler_object}"
-        env.append(f"VXSERVE_HANDLER={target}")
-    lines.append("ENV " + " ".join(env))
+    if user.has_code:
+        lines.append(f"COPY {USER_DIR}/ {USER_ROOT}/")
+        env = [f"PYTHONPATH={USER_ROOT}${{PYTHONPATH:+:$PYTHONPATH}}"]
+        if user.handler is not None:
+            target = f"{USER_ROOT}/{user.handler.name}"
+            if user.handler_object:
+                target += f":{user.handler_object}"
+            env.append(f"VXSERVE_HANDLER={target}")
+        lines.append("ENV " + " ".join(env))
+    if user.warm_artifacts is not None:
+        lines.extend(warm_layer(user.warm_threads))
     return lines
+
+
+WARM_ARTIFACTS = "/opt/vxdeploy/warm-artifacts"
+COMPILE_CACHE = "/opt/vxdeploy/compile-cache"
+
+
+def warm_layer(threads: str) -> list[str]:
+    """Build steps that compile the model once into the image's torch.compile cache.
+
+    `python -m vxserve.warm` is the servers' own loader and compiler; the cache folder is
+    made writable for the non-root server (inductor takes file locks in it). The thread
+    count is part of inductor's cache key, so the servers' VXSERVE_TORCH_THREADS is used.
+    """
+    prefix = "VXSERVE_COMPILE=compile " + (f"VXSERVE_TORCH_THREADS={threads} " if threads else "")
+    return [
+        # Inductor compiles C++ against Python.h on CPU (here, and at start-up on any cache
+        # miss); Debian-based images without them get g++ and python3-dev.
+        "RUN (command -v c++ >/dev/null && python3 -c \"import os, sysconfig; "
+        "assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))\") "
+        "|| (apt-get update && apt-get install -y --no-install-recommends g++ python3-dev "
+        "&& rm -rf /var/lib/apt/lists/*)",
+        f"COPY {WARM_DIR}/ {WARM_ARTIFACTS}/",
+        f"ENV VXSERVE_COMPILE_CACHE_DIR={COMPILE_CACHE}",
+        f"RUN mkdir -p {COMPILE_CACHE} && {prefix}python3 -m vxserve.warm {WARM_ARTIFACTS} "
+        f"&& chmod -R a+rwX {COMPILE_CACHE}",
+    ]

@@ -42,6 +42,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "vxdeploy.cli.local",
     "vxdeploy.cli.init",
     "vxdeploy.cli.model",
+    "vxdeploy.cli.package",
 )
 
 

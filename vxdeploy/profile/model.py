@@ -60,6 +60,14 @@ class ServingBackend(StrEnum):
     ONNXRUNTIME = "onnxruntime"  # ONNX Runtime; on CPU machines (Vertex too)
 
 
+class CompileMode(StrEnum):
+    """How the model is compiled (`vxdeploy package`, `vxdeploy build`'s cache warm-up)."""
+
+    OFF = "off"  # eager PyTorch
+    COMPILE = "compile"  # torch.compile at start-up, from a persistent cache
+    AOTI = "aoti"  # an AOTInductor package compiled ahead of time
+
+
 class RolloutStrategy(StrEnum):
     ALL_AT_ONCE = "all-at-once"
     CANARY = "canary"
@@ -180,6 +188,12 @@ class ModelSpec(Strict):
                                                        "Vertex itself"))
     handler: str = Field("", description="Path to the user's handler module (pre/post-processing)")
     model_code: str = Field("", description="Path to the user's model code (state-dict format)")
+    compile: CompileMode = Field(
+        CompileMode.OFF, strict=False,
+        description="Compiled PyTorch: `vxdeploy package --profile` makes an AOTInductor "
+        "package (aoti) or torch.compile artifacts (compile) from model.artifact_uri, and "
+        "`vxdeploy build` warms the torch.compile cache into the image.",
+        json_schema_extra=rule("off, compile or aoti"))
     requirements: str = Field("", description="Path to an extra requirements.txt for the image")
     base_image: str = Field("", description="BASE_IMAGE build argument (pin by @sha256 digest)")
     aliases: list[str] = Field(default_factory=list,

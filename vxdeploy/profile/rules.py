@@ -13,6 +13,7 @@ from itertools import pairwise
 
 from vxdeploy import catalog
 from vxdeploy.profile.model import (
+    CompileMode,
     ContainerKind,
     EndpointKind,
     OldVersionPolicy,
@@ -260,6 +261,11 @@ def _model(profile: Profile) -> Iterator[Finding]:
     if model.backend is not ServingBackend.AUTO and model.container is not ContainerKind.TENSORRT:
         yield ("model.backend", f"only the tensorrt container has serving backends, got "
                f"container {model.container.value!r}", 'auto (or container = "tensorrt")')
+    if model.compile is not CompileMode.OFF and model.container in (ContainerKind.CUSTOM,
+                                                                     ContainerKind.TRITON):
+        yield ("model.compile", f"the {model.container.value} container does not serve "
+               "compiled PyTorch artifacts", 'off (or container = "flask", "torchserve", '
+               '"tensorrt")')
     env_backend = model.env.get("VXSERVE_TRT_BACKEND")
     if env_backend and model.backend is not ServingBackend.AUTO and \
             env_backend != model.backend.value:

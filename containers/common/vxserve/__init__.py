@@ -11,7 +11,10 @@ Public interface:
     PredictionService(config)         load() / health() / predict(body) / begin_drain() ...
     BaseHandler, TensorHandler, ClassificationHandler, load_handler, ModelContext
     fetch_artifacts, read_manifest, Manifest      artifacts (gs://, file://, local) + format
-    load_torch_model                  TorchScript, torch.export (.pt2), state dict + code
+    load_torch_model                  TorchScript, torch.export (.pt2), AOTInductor (.pt2),
+                                      state dict + code
+    compiled                          AOTInductor loading, torch.compile + persistent cache
+    python -m vxserve.package / .warm compiled artifacts; build-time cache warm-up
     Batcher, Work, run_group          dynamic batching
     ServeMetrics                      Prometheus registry for /metrics
     errors: ServeError, InvalidInput, PayloadTooLarge, Overloaded, Unavailable,

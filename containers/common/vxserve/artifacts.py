@@ -27,7 +27,9 @@ MANIFEST_NAME = "vxserve.json"
 LABELS_NAME = "index_to_name.json"
 HANDLER_FILE = "handler.py"
 MODEL_CODE_FILE = "model.py"
-FORMATS = ("torchscript", "export", "state_dict", "onnx")
+FORMATS = ("torchscript", "export", "aoti", "state_dict", "onnx")
+# Inside every AOTInductor package (a .pt2 like a torch.export program, told apart by this).
+_AOTI_DIR = "/data/aotinductor/"
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin")
 _GCS_TIMEOUT_ENV = "VXSERVE_GCS_TIMEOUT_S"  # retry deadline of each Cloud Storage call
 
@@ -121,7 +123,10 @@ class Manifest:
     module relative to the artifact dir), model_kwargs, handler ("tensor",
     "classification", "handler.py" or "handler.py:Class"), input {dtype, shape} where shape
     is per instance and null means any length, plus optional min/max (inclusive value
-    range, e.g. token ids below the vocabulary size), pad_value, example_instances, labels.
+    range, e.g. token ids below the vocabulary size), pad_value, example_instances, labels,
+    compile ("off" or "compile": torch.compile at start-up, see vxserve.compiled) and
+    export_file (for an AOTInductor package: the torch.export program it was compiled
+    from, which the ONNX export of the tensorrt container reads instead).
     """
 
     directory: Path
@@ -136,12 +141,15 @@ class Manifest:
     pad_value: float | int | None = None
     example_instances: list[Any] | None = None
     labels: list[str] | None = None
+    compile: str = ""
+    export_file: Path | None = None
 
 
 def read_manifest(directory: Path) -> Manifest:
     """Read `vxserve.json` if present, filling gaps by detection.
 
-    Detection: a `.pt2` file is a torch.export program, a `.onnx` file an ONNX model, a
+    Detection: a `.pt2` file is an AOTInductor package when the archive holds
+    `data/aotinductor/`, else a torch.export program; a `.onnx` file an ONNX model, a
     `.pt`/`.pth` zip holding TorchScript code is TorchScript, other weight files are a
     state dict (which needs `model_class`, or a `model.py` defining `build_model()` or one
     top-level nn.Module class, see `find_model_class`).
@@ -167,6 +175,14 @@ def read_manifest(directory: Path) -> Manifest:
     fmt = raw.get("format") or _detect_format(model_file)
     if fmt not in FORMATS:
         raise ConfigError(f"{manifest_path}: format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    if fmt in ("export", "aoti") and model_file.suffix == ".pt2":
+        actual = _detect_format(model_file)
+        if actual != fmt:
+            kinds = {"aoti": "an AOTInductor package", "export": "a torch.export program"}
+            raise ConfigError(
+                f"{manifest_path}: format is {fmt!r} but {model_file.name} is {kinds[actual]}; "
+                f"set format to {actual!r} (or leave format out to detect it)"
+            )
     model_class = raw.get("model_class", "")
     if fmt == "state_dict" and not model_class:
         code = directory / MODEL_CODE_FILE
@@ -207,7 +223,27 @@ def read_manifest(directory: Path) -> Manifest:
         pad_value=raw.get("pad_value"),
         example_instances=raw.get("example_instances"),
         labels=labels,
+        compile=str(raw.get("compile") or ""),
+        export_file=_export_file(directory, raw),
     )
+
+
+def _export_file(directory: Path, raw: dict[str, Any]) -> Path | None:
+    name = raw.get("export_file")
+    if not name:
+        return None
+    path = directory / str(name)
+    if not path.exists():
+        raise ConfigError(f"{directory / MANIFEST_NAME}: export_file {path} does not exist")
+    return path
+
+
+def is_aoti_package(path: Path) -> bool:
+    """True for an AOTInductor package: a zip with entries under `data/aotinductor/`."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(_AOTI_DIR in "/" + name for name in archive.namelist())
 
 
 def _model_file(directory: Path, raw: dict[str, Any], only: Path | None) -> Path:
@@ -238,7 +274,7 @@ def _model_file(directory: Path, raw: dict[str, Any], only: Path | None) -> Path
 
 def _detect_format(path: Path) -> str:
     if path.suffix == ".pt2":
-        return "export"
+        return "aoti" if is_aoti_package(path) else "export"
     if path.suffix == ".onnx":
         return "onnx"
     if zipfile.is_zipfile(path):

@@ -16,6 +16,7 @@ from .errors import ConfigError
 
 BATCHING_MODES = ("on", "off", "auto")
 AUTOCAST_MODES = ("off", "bf16", "fp16")
+COMPILE_MODES = ("off", "compile")
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
@@ -93,6 +94,8 @@ class ServeConfig:
     # bench machine 0.25/1/5 ms measured the same, so it is off unless asked for.
     switch_interval_ms: float = 0.0
     model_name: str = ""  # AIP_DEPLOYED_MODEL_ID or AIP_MODEL_NAME, for logs and metrics
+    # torch.compile at start-up (vxserve.compiled); "" leaves it to the manifest's "compile".
+    compile: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServeConfig:
@@ -125,6 +128,10 @@ class ServeConfig:
             model_name=(
                 env.get("AIP_DEPLOYED_MODEL_ID") or env.get("AIP_MODEL_NAME") or ""
             ).strip(),
+            compile=(
+                env_choice(env, "VXSERVE_COMPILE", "off", COMPILE_MODES)
+                if env.get("VXSERVE_COMPILE", "").strip() else ""
+            ),
         )
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import HANDLER_FILE, Manifest
+from .compiled import maybe_compile
 from .config import ServeConfig
 from .device import inference_context
 from .errors import ConfigError, InvalidInput
@@ -83,7 +84,9 @@ class BaseHandler:
         self.model = self.load_model(context)
 
     def load_model(self, context: ModelContext) -> Any:
-        return load_torch_model(context.manifest, context.device)
+        model = load_torch_model(context.manifest, context.device)
+        # torch.compile when the manifest or VXSERVE_COMPILE asks (warmed up here).
+        return maybe_compile(model, context.manifest, context.config, context.device)
 
     # -- per request -------------------------------------------------------------------
     def preprocess(self, instances: list[Any], parameters: dict[str, Any]) -> list[Any]:

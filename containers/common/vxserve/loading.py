@@ -1,7 +1,8 @@
 """Load a torch model in any of the supported artifact formats.
 
 Formats: TorchScript (`torch.jit.load`), torch.export programs (`.pt2`,
-`torch.export.load(...).module()`), and a state dict plus the user's model code. Pickled
+`torch.export.load(...).module()`), AOTInductor packages (also `.pt2`, see
+vxserve.compiled), and a state dict plus the user's model code. Pickled
 weights are only ever read with `weights_only=True`: an artifact bucket is not a trusted
 source of arbitrary Python objects.
 """
@@ -33,6 +34,10 @@ def load_torch_model(manifest: Manifest, device: Any) -> Any:
         program = torch.export.load(str(path))
         model = program.module()
         model = model.to(device)
+    elif manifest.format == "aoti":
+        from .compiled import load_aoti_package
+
+        return load_aoti_package(path, device)  # compiled code: no .to() or .eval()
     elif manifest.format == "state_dict":
         model = build_from_code(manifest)
         state = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -50,7 +55,7 @@ def load_torch_model(manifest: Manifest, device: Any) -> Any:
     else:
         raise ConfigError(
             f"{path}: format {manifest.format!r} is not a torch format "
-            "(torchscript, export, state_dict); use a backend-specific handler"
+            "(torchscript, export, aoti, state_dict); use a backend-specific handler"
         )
     if hasattr(model, "eval") and manifest.format != "export":
         model.eval()  # exported modules reject .eval(); they are traced in eval mode

@@ -8,6 +8,8 @@ Which exporter, by artifact format:
 - torch.export program (.pt2): the dynamo exporter on the program itself, which keeps the
   program's own dynamic dimensions (whatever was static at export stays static, and the
   server then validates instances against that).
+- AOTInductor package (.pt2 of compiled code): the torch.export program named by the
+  manifest's `export_file` (which `vxdeploy package --compile aoti` writes beside it).
 - ONNX artifacts are used as they are.
 
 The file is cached under a key of the model file's hash, the model code, the format and
@@ -18,6 +20,7 @@ it was traced with before it is used.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -84,6 +87,7 @@ def to_onnx(manifest: Manifest, cache_dir: Path) -> Path:
     """Return an ONNX file for the artifact, exporting (and verifying) on first use."""
     if manifest.format == "onnx":
         return manifest.model_file
+    manifest = exportable(manifest)
     target = cache_dir / "onnx" / f"{export_key(manifest)}.onnx"
     if target.exists():
         return target
@@ -98,6 +102,25 @@ def to_onnx(manifest: Manifest, cache_dir: Path) -> Path:
             tmp.unlink()
     log.warning("exported %s (%s) to ONNX: %s", manifest.model_file.name, manifest.format, target)
     return target
+
+
+def exportable(manifest: Manifest) -> Manifest:
+    """The manifest to export ONNX from: for an AOTInductor package (compiled machine code,
+    which no exporter reads), the torch.export program it was compiled from."""
+    if manifest.format != "aoti":
+        if manifest.compile not in ("", "off"):
+            log.warning("compile=%s does not apply here: vxtrt serves the model through ONNX",
+                        manifest.compile)
+        return manifest
+    if manifest.export_file is None:
+        raise ConfigError(
+            f"{manifest.model_file} is an AOTInductor package, which cannot be exported to "
+            "ONNX: set export_file in vxserve.json to the torch.export program it was compiled "
+            "from (`vxdeploy package --compile aoti` writes model.export.pt2 beside it)"
+        )
+    log.warning("AOTInductor package %s: vxtrt exports ONNX from its torch.export program %s",
+                manifest.model_file.name, manifest.export_file.name)
+    return dataclasses.replace(manifest, format="export", model_file=manifest.export_file)
 
 
 def _export(manifest: Manifest, out: Path) -> tuple[Any, Any, Any]:
