@@ -13,7 +13,7 @@ OUT="${OUT:-$PWD/gpu-check-out}"
 mkdir -p "$OUT"
 PY="${PYTHON:-python3}"
 export PYTHONPATH="$PWD/containers/common${PYTHONPATH:+:$PYTHONPATH}"
-export TORCHINDUCTOR_CACHE_DIR="$OUT/inductor-cache"
+export TORCHINDUCTOR_CACHE_DIR="${TMPDIR:-/tmp}/vxdeploy-inductor-cache"  # not under $OUT: only results travel back
 status="$OUT/status.txt"
 : > "$status"
 
@@ -30,6 +30,8 @@ step() {  # step NAME SECONDS COMMAND...
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, \
 torch.cuda.is_available())"
+    "$PY" -c "import tensorrt; print('tensorrt', tensorrt.__version__)" 2>&1 | tail -n 1
+    "$PY" -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())" 2>&1 | tail -n 1
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
 
