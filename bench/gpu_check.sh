@@ -39,9 +39,9 @@ cat "$OUT/machine.txt"
 # and on fp32 the cold/warm start-up children), then the tests. The forward-pass numbers
 # are written before the start-up runs, so a cut-short run still leaves them in the JSON.
 # `timeout` signals the whole process group, start-up children included.
-step bench-cuda-fp32 150 "$PY" bench/compiled.py --device cuda --dtype fp32 --rounds 3 \
+step bench-cuda-fp32 150 "$PY" bench/compiled.py --model tutorial --device cuda --dtype fp32 --rounds 3 \
     --seconds 0.5 --json "$OUT/compiled-cuda-fp32.json"
-step bench-cuda-fp16 80 "$PY" bench/compiled.py --device cuda --dtype fp16 --rounds 3 \
+step bench-cuda-fp16 100 "$PY" bench/compiled.py --model tutorial --device cuda --dtype fp16 --rounds 3 \
     --seconds 0.5 --no-startup --json "$OUT/compiled-cuda-fp16.json"
 if "$PY" -c "import pytest" 2>/dev/null; then
     # Test modules whose imports need project packages this machine lacks fail to
