@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up runs")
     parser.add_argument("--startup-rounds", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                        help="which forms to build and time (eager always runs)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     # internal: one start-up measurement in a fresh process
     parser.add_argument("--startup", choices=MODES, help=argparse.SUPPRESS)
@@ -210,27 +212,41 @@ def main(argv: list[str] | None = None) -> int:
     torch.save(model.state_dict(), work / "weights.pt")
 
     setup: dict[str, float] = {}
-    started = time.perf_counter()
-    compiled = make_compiled(model)
-    with torch.inference_mode():
-        for n in (2, 1):  # as vxserve warms: dynamic batch, then batch 1
-            compiled(tokens(args.model, n, args.device))
-    sync(args.device)
-    setup["compile_warmup_s"] = time.perf_counter() - started
-    aoti, package, setup["aoti_package_s"] = make_aoti(model, args.model, args.device, work)
-    runners = {"eager": model, "compile": compiled, "aoti": aoti}
+    runners: dict[str, Any] = {"eager": model}
+    errors: dict[str, str] = {}  # a mode that fails (e.g. dynamo on cuDNN's LSTM) is reported
+    package: Path | None = None
+    if "compile" in args.modes:
+        started = time.perf_counter()
+        try:
+            compiled = make_compiled(model)
+            with torch.inference_mode():
+                for n in (2, 1):  # as vxserve warms: dynamic batch, then batch 1
+                    compiled(tokens(args.model, n, args.device))
+            sync(args.device)
+            runners["compile"] = compiled
+        except Exception as exc:
+            errors["compile"] = _first_line(exc)
+        setup["compile_warmup_s"] = time.perf_counter() - started
+    if "aoti" in args.modes:
+        try:
+            aoti, package, setup["aoti_package_s"] = make_aoti(
+                model, args.model, args.device, work)
+            runners["aoti"] = aoti
+        except Exception as exc:
+            errors["aoti"] = _first_line(exc)
+    modes = [m for m in MODES if m in runners]
 
     probe = tokens(args.model, 3, args.device, seed=11)
     with torch.inference_mode():
         reference = model(probe)
-        diffs = {mode: max_diff(runners[mode](probe), reference) for mode in ("compile", "aoti")}
+        diffs = {mode: max_diff(runners[mode](probe), reference) for mode in modes[1:]}
 
-    timings: dict[str, dict[int, list[float]]] = {m: {b: [] for b in args.batches} for m in MODES}
-    fastest: dict[str, dict[int, list[float]]] = {m: {b: [] for b in args.batches} for m in MODES}
+    timings: dict[str, dict[int, list[float]]] = {m: {b: [] for b in args.batches} for m in modes}
+    fastest: dict[str, dict[int, list[float]]] = {m: {b: [] for b in args.batches} for m in modes}
     inputs = {b: tokens(args.model, b, args.device) for b in args.batches}
     for _ in range(args.rounds):
         for b in args.batches:
-            for mode in MODES:  # interleaved, so machine drift hits all alike
+            for mode in modes:  # interleaved, so machine drift hits all alike
                 median, best = time_forward(runners[mode], inputs[b], args.device, args.seconds)
                 timings[mode][b].append(median)
                 fastest[mode][b].append(best)
@@ -244,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
             "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "rounds": args.rounds, "setup_s": setup, "max_abs_diff_vs_eager": diffs,
+            "errors": errors,
             "forward_ms": {m: {str(b): v for b, v in per.items()}
                            for m, per in timings.items()},
             "forward_min_ms": {m: {str(b): v for b, v in per.items()}
@@ -259,15 +276,22 @@ def main(argv: list[str] | None = None) -> int:
         report()  # the forward numbers survive a start-up run cut short by a time limit
         for _ in range(args.startup_rounds):
             cold = str(work / f"cold-cache-{len(startup.get('compile_cold', []))}")
-            runs = [("eager", "eager", work / "weights.pt", ""),
-                    ("compile_cold", "compile", work / "weights.pt", cold),
-                    ("compile_warm", "compile", work / "weights.pt", cold),
-                    ("aoti", "aoti", package, "")]
+            runs = [("eager", "eager", work / "weights.pt", "")]
+            if "compile" in runners:
+                runs += [("compile_cold", "compile", work / "weights.pt", cold),
+                         ("compile_warm", "compile", work / "weights.pt", cold)]
+            if package is not None:
+                runs.append(("aoti", "aoti", package, ""))
             for label, mode, artifact, cache in runs:
                 startup.setdefault(label, []).append(run_startup(args, mode, artifact, cache))
 
     report()
     return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 def _range(values: list[float], fmt: str = "{:.2f}") -> str:
@@ -280,16 +304,17 @@ def print_table(result: dict[str, Any], batches: list[int]) -> None:
     print(f"\n{result['model']} on {result['device']} ({result['gpu'] or result['cpu']}), "
           f"{result['dtype']}, torch {result['torch']}, {result['threads']} thread(s), "
           f"{result['rounds']} round(s)")
-    print(f"setup: torch.compile + warm-up {result['setup_s']['compile_warmup_s']:.1f} s, "
-          f"AOTInductor package {result['setup_s']['aoti_package_s']:.1f} s; max |diff| vs "
-          "eager: " + ", ".join(f"{m} {d:.2g}" for m, d in
-                                  result["max_abs_diff_vs_eager"].items()))
+    print("setup: " + ", ".join(f"{k} {v:.1f}" for k, v in result["setup_s"].items())
+          + "; max |diff| vs eager: " + ", ".join(
+              f"{m} {d:.2g}" for m, d in result["max_abs_diff_vs_eager"].items()))
+    for mode, error in result["errors"].items():
+        print(f"{mode}: FAILED, {error}")
     header = "".join(f"{'b' + str(b) + ' p50 ms':>16}{'b' + str(b) + ' min ms':>16}"
                      for b in batches)
     print(f"{'forward':<10}{header}{'eager/x @' + str(batches[-1]) + ' (min)':>18}")
     last = str(batches[-1])
     eager_last = min(result["forward_min_ms"]["eager"][last])
-    for mode in MODES:
+    for mode in result["forward_ms"]:
         cells = "".join(f"{_range(result['forward_ms'][mode][str(b)]):>16}"
                         f"{_range(result['forward_min_ms'][mode][str(b)]):>16}" for b in batches)
         ratio = eager_last / min(result["forward_min_ms"][mode][last])

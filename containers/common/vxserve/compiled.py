@@ -161,11 +161,16 @@ def compile_module(model: Any) -> BatchDynamic:
 
     RNN modules (nn.LSTM, nn.GRU) are traced too (dynamo's `allow_rnn`): by default dynamo
     skips any frame holding one, so the tutorial's LSTM model would silently run eagerly.
+    On CUDA they are left to cuDNN (dynamo's default: the frame runs eagerly, and the log
+    line says nothing was compiled): tracing cuDNN's LSTM with a dynamic batch fails in
+    torch 2.11 (its hidden state's shape comes out as [1, 2*batch, h]; seen on an H100).
     """
     import torch
     import torch._dynamo
 
-    torch._dynamo.config.allow_rnn = True
+    parameters = model.parameters() if hasattr(model, "parameters") else ()
+    on_cpu = all(p.device.type == "cpu" for p in parameters)
+    torch._dynamo.config.allow_rnn = on_cpu
     return BatchDynamic(torch.compile(model), model)
 
 
