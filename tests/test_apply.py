@@ -130,7 +130,7 @@ def test_canary_leaves_the_rest_to_rollout_and_detects_concurrent_change(local_v
                           "etag": endpoint.etag}, update_mask={"paths": ["traffic_split"]})
 
     with pytest.raises(ConflictError, match="changed since it was read"):
-        apply_plan(conn, prepared.desired, prepared.plan, meddle)
+        apply_plan(conn, prepared.plan, meddle)
     endpoint = conn.endpoints.get_endpoint(name=prepared.plan.endpoint)
     assert sorted(endpoint.traffic_split.values()) == [50, 50]  # not overwritten
 

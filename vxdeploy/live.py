@@ -107,3 +107,23 @@ class LiveState:
     # destroy only: the model it would delete (it exists and this tool made it), else ""
     owned_model: str = ""
     api_calls: int = 0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Gate metrics for one deployed model over one window (from Cloud Monitoring).
+
+    `p99_ms` is None when Monitoring returned no latency points: unknown, not fast.
+    """
+
+    requests: int
+    errors: int
+    p99_ms: float | None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"requests": self.requests, "errors": self.errors,
+                "error_rate": round(self.error_rate, 6), "p99_ms": self.p99_ms}

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vxdeploy.errors import ConflictError, InvalidInputError
-from vxdeploy.live import LiveEndpoint
+from vxdeploy.live import LiveEndpoint, LiveState
 from vxdeploy.plan import Action, Change, Plan, versions_of
+from vxdeploy.profile.model import Target
 from vxdeploy.verbs import (
     CreateAlert,
     CreateEndpoint,
     Delete,
     DeployModel,
     MutateDeployedModel,
+    Request,
     SetAliases,
     SetTraffic,
     UndeployModel,
@@ -29,6 +31,9 @@ from vxdeploy.verbs import (
     UpdateEndpoint,
     UploadModel,
 )
+
+if TYPE_CHECKING:
+    from vxdeploy.vertex.connection import Connection
 
 RERUN_HINT = "run `vxdeploy plan --out FILE` again and review the new plan"
 REQUEST_TYPES: dict[Action, type] = {
@@ -62,6 +67,26 @@ def load_plan(path: Path) -> Plan:
             "request), expected_split, expected_etag, expected_versions") from error
 
 
+def open_saved(path: Path, profile_endpoint: str | None = None) -> tuple[Plan, Connection]:
+    """The saved plan and a connection to where it applies, once it is known to be current.
+
+    `profile_endpoint`: the endpoint of a profile given beside the plan; it must agree.
+    """
+    from vxdeploy.vertex.connection import connect_to
+    from vxdeploy.vertex.reader import read_endpoint_named
+
+    plan = load_plan(path)
+    if profile_endpoint is not None and profile_endpoint != plan.endpoint:
+        raise InvalidInputError(
+            f"the saved plan is for {plan.endpoint}, but the profile deploys to "
+            f"{profile_endpoint}", hint="pass the profile (and --set values) the plan was made "
+            "with, or no profile at all")
+    _, project, _, region, *_ = plan.endpoint.split("/")
+    conn = connect_to(Target(plan.target), project, region, beta=plan.beta)
+    check_still_current(plan, read_endpoint_named(conn, plan.endpoint, LiveState()))
+    return plan, conn
+
+
 def plan_from_dict(body: dict[str, Any]) -> Plan:
     """The inverse of `Plan.to_dict` (extra keys such as `summary` are ignored)."""
     from pydantic import TypeAdapter
@@ -69,11 +94,16 @@ def plan_from_dict(body: dict[str, Any]) -> Plan:
     changes = []
     for c in body["changes"]:
         action = Action(c["action"])
-        request = TypeAdapter(REQUEST_TYPES[action]).validate_python(c["request"])
+        request: Request = TypeAdapter(REQUEST_TYPES[action]).validate_python(c["request"])
         changes.append(Change(action=action, resource=str(c["resource"]),
                               reason=str(c["reason"]), before=c.get("before"),
                               after=c.get("after"), request=request))
     split, versions = body.get("expected_split"), body.get("expected_versions")
+    parts = str(body["endpoint"]).split("/")
+    if len(parts) != 6 or parts[0::2] != ["projects", "locations", "endpoints"]:
+        raise ValueError(f"endpoint {body['endpoint']!r} is not "
+                         "projects/P/locations/L/endpoints/E")
+    Target(body["target"])  # ValueError names the value
     return Plan(profile=str(body["profile"]), endpoint=str(body["endpoint"]),
                 changes=tuple(changes),
                 expected_split={str(k): int(v) for k, v in split.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from vxdeploy.errors import ConflictError, OperationTimeoutError
@@ -77,9 +78,11 @@ class Writer:
         endpoint = self.aip.Endpoint(name=name)
         paths = []
         if request.labels is not None:
-            endpoint.labels, _ = request.labels, paths.append("labels")
+            endpoint.labels = request.labels
+            paths.append("labels")
         if request.display_name is not None:
-            endpoint.display_name, _ = request.display_name, paths.append("display_name")
+            endpoint.display_name = request.display_name
+            paths.append("display_name")
         if request.inference_timeout_s is not None:
             endpoint.client_connection_config = self.aip.ClientConnectionConfig(
                 inference_timeout=timedelta(seconds=request.inference_timeout_s))
@@ -111,7 +114,8 @@ class Writer:
         endpoint = self.aip.Endpoint(name=name, traffic_split=split, etag=etag)
         paths = ["traffic_split"]
         if labels is not None:
-            endpoint.labels, _ = labels, paths.append("labels")
+            endpoint.labels = labels
+            paths.append("labels")
         try:
             updated = self._send(f"update traffic of {name}", lambda: (
                 self.conn.endpoints.update_endpoint(endpoint=endpoint,
@@ -211,8 +215,8 @@ class Writer:
             for alias in request.add:
                 holder = None if alias == DEFAULT_ALIAS else self._alias_holder(model, alias)
                 if holder and holder != version:
-                    self._send(f"move alias {alias}", lambda holder=holder, alias=alias: merge(
-                        name=holder, version_aliases=[f"-{alias}"], timeout=timeout))
+                    self._send(f"move alias {alias}", partial(
+                        merge, name=holder, version_aliases=[f"-{alias}"], timeout=timeout))
         aliases = [*request.add, *(f"-{a}" for a in request.remove)]
         if aliases:
             self._send(f"set aliases on {version}", lambda: merge(
