@@ -130,7 +130,7 @@ def test_canary_leaves_the_rest_to_rollout_and_detects_concurrent_change(local_v
                           "etag": endpoint.etag}, update_mask={"paths": ["traffic_split"]})
 
     with pytest.raises(ConflictError, match="changed since it was read"):
-        apply_plan(conn, prepared.desired, prepared.plan, meddle)
+        apply_plan(conn, prepared.plan, meddle)
     endpoint = conn.endpoints.get_endpoint(name=prepared.plan.endpoint)
     assert sorted(endpoint.traffic_split.values()) == [50, 50]  # not overwritten
 
@@ -211,6 +211,10 @@ def test_destroy_removes_everything_and_is_repeatable(local_vertex, capsys) -> N
     assert code == 0, err
     assert result["endpoint"].endswith("/endpoints/e2e-destroy")
     assert len(result["alert_policies"]) == 2 and result["model"]
+    # destroy is a plan over the same changes deploy uses, applied by the same applier
+    assert [c["action"] for c in result["applied"]] == [
+        "set-traffic", "undeploy-model", "delete-endpoint", "delete-model",
+        "delete-alert-policy", "delete-alert-policy"]
     code, _, _ = run_cli(capsys, "status", "-p", "local", "--set=endpoint.name=e2e-destroy")
     assert code == 3
     code, again, _ = run_cli(capsys, "destroy", "-p", "local", "--yes",

@@ -83,8 +83,8 @@ def test_nothing_exists_creates_everything() -> None:
         Action.CREATE_ENDPOINT, Action.UPLOAD_MODEL, Action.DEPLOY_MODEL, Action.SET_ALIASES,
         Action.CREATE_ALERT, Action.CREATE_ALERT]
     upload, deploy = plan.changes[1], plan.changes[2]
-    assert upload.params == {"model_id": "svc", "parent_exists": False}
-    assert deploy.params["traffic_percent"] == 100
+    assert (upload.request.model_id, upload.request.parent_exists) == ("svc", False)
+    assert deploy.request.traffic_percent == 100
     assert deploy.after["deployed_model_id"] == desired.deployed_model_id
 
 
@@ -122,8 +122,8 @@ def test_immutable_resource_change_redeploys(machine: dict[str, Any]) -> None:
     plan = compute_plan(new, converged(old))
     assert [c.action for c in plan.changes] == [Action.DEPLOY_MODEL, Action.SET_TRAFFIC,
                                                 Action.UNDEPLOY_MODEL]
-    assert plan.changes[1].params["split"] == {new.deployed_model_id: 100}
-    assert plan.changes[2].params["deployed_model_id"] == old.deployed_model_id
+    assert plan.changes[1].request.split == {new.deployed_model_id: 100}
+    assert plan.changes[2].request.deployed_model_id == old.deployed_model_id
 
 
 def new_version_case(strategy: str, **rollout: Any) -> tuple[Desired, LiveState]:
@@ -141,10 +141,10 @@ def test_new_version_all_at_once() -> None:
     assert [c.action for c in plan.changes] == [
         Action.UPLOAD_MODEL, Action.DEPLOY_MODEL, Action.SET_TRAFFIC, Action.SET_ALIASES,
         Action.UNDEPLOY_MODEL]
-    assert plan.changes[0].params["parent_exists"] is True
-    assert plan.changes[1].params["traffic_percent"] == 0
-    assert plan.changes[2].params["split"] == {new.deployed_model_id: 100}
-    assert "stable" in plan.changes[3].params["add"]
+    assert plan.changes[0].request.parent_exists is True
+    assert plan.changes[1].request.traffic_percent == 0
+    assert plan.changes[2].request.split == {new.deployed_model_id: 100}
+    assert "stable" in plan.changes[3].request.add
 
 
 def test_new_version_keep_old() -> None:
@@ -158,8 +158,8 @@ def test_new_version_canary_starts_at_first_step() -> None:
     assert [c.action for c in plan.changes] == [
         Action.UPLOAD_MODEL, Action.DEPLOY_MODEL, Action.SET_ALIASES, Action.SET_TRAFFIC]
     stable_id = live.endpoint.deployed_models[0].id
-    assert plan.changes[3].params["split"] == {stable_id: 95, new.deployed_model_id: 5}
-    assert plan.changes[2].params["add"] == ["candidate"]
+    assert plan.changes[3].request.split == {stable_id: 95, new.deployed_model_id: 5}
+    assert plan.changes[2].request.add == ("candidate",)
     assert plan.expected_split == {stable_id: 100}
 
 
@@ -187,7 +187,7 @@ def test_candidate_left_at_zero_restarts_the_rollout() -> None:
     live.matching_version = LiveModelVersion(MODEL, "2", new.model.fingerprint, (), {})
     plan = compute_plan(new, live)
     assert [c.action for c in plan.changes] == [Action.SET_TRAFFIC]
-    assert plan.changes[0].params["split"] == {old.id: 90, candidate.id: 10}
+    assert plan.changes[0].request.split == {old.id: 90, candidate.id: 10}
 
 
 def test_promoted_candidate_retires_the_old_version() -> None:
@@ -208,7 +208,7 @@ def test_uploaded_but_not_deployed_version_is_reused() -> None:
     plan = compute_plan(desired, live)
     assert Action.UPLOAD_MODEL not in [c.action for c in plan.changes]
     deploy = next(c for c in plan.changes if c.action is Action.DEPLOY_MODEL)
-    assert deploy.params["version"] == f"{MODEL}@3"
+    assert deploy.request.version == f"{MODEL}@3"
 
 
 def test_label_change_updates_endpoint() -> None:
@@ -250,7 +250,7 @@ def test_alert_threshold_change_updates_policy() -> None:
     new = make_desired(alerts={"p99_latency_ms": 250})
     plan = compute_plan(new, converged(old))
     (change,) = plan.changes
-    assert change.action is Action.UPDATE_ALERT and change.params["kind"] == "latency"
+    assert change.action is Action.UPDATE_ALERT and change.request.alert.kind == "latency"
     assert change.after["threshold"] == 250
 
 
@@ -274,7 +274,7 @@ def test_channels_resolve_into_the_policy() -> None:
     live.channels = {"oncall": "projects/p/notificationChannels/7"}
     plan = compute_plan(desired, live)
     assert {c.action for c in plan.changes} == {Action.UPDATE_ALERT}
-    assert all(c.params["channels"] == ["projects/p/notificationChannels/7"]
+    assert all(c.request.channels == ("projects/p/notificationChannels/7",)
                for c in plan.changes)
 
 
@@ -300,7 +300,7 @@ def test_plan_json_shape() -> None:
     assert document["summary"] == {"add": 5, "change": 1, "remove": 0}
     assert document["changes"][0]["action"] == "create-endpoint"
     assert set(document["changes"][0]) == {"action", "resource", "reason", "before", "after",
-                                           "params"}
+                                           "request"}
 
 
 def test_endpoint_kind_defaults() -> None:

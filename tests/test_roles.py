@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from vxdeploy.errors import NotFoundError
+from vxdeploy.live import LiveDeployedModel, LiveEndpoint
+from vxdeploy.profile.model import EndpointKind
 from vxdeploy.roles import resolve, stable_of
-from vxdeploy.rollout.ports import DeployedVersion, EndpointView
 from vxdeploy.rollout_state import Phase, RolloutState
 
 M = "projects/p/locations/us-central1/models/m"
-V1 = DeployedVersion("111", M, "1", 100.0)
-V2 = DeployedVersion("222", M, "2", 200.0)
-V3 = DeployedVersion("333", M, "3", 300.0)
+V1 = LiveDeployedModel("111", M, "1", create_time=100.0)
+V2 = LiveDeployedModel("222", M, "2", create_time=200.0)
+V3 = LiveDeployedModel("333", M, "3", create_time=300.0)
 
 
-def stable(version: DeployedVersion) -> DeployedVersion:
-    return DeployedVersion(version.id, version.model, version.version_id,
-                           version.create_time, ("default", "stable"))
+def stable(version: LiveDeployedModel) -> LiveDeployedModel:
+    return dataclasses.replace(version, aliases=("default", "stable"))
 
 
-def view(deployed, traffic, labels=None) -> EndpointView:
-    return EndpointView("projects/p/locations/us-central1/endpoints/e", "etag", traffic,
-                        labels or {}, tuple(deployed))
+def view(deployed, traffic, labels=None) -> LiveEndpoint:
+    return LiveEndpoint("projects/p/locations/us-central1/endpoints/e", "e", "e", labels or {},
+                        "etag", traffic, tuple(deployed), EndpointKind.PUBLIC, 60)
 
 
 def state(phase: Phase, stable_id: str, candidate_id: str) -> dict[str, str]:
@@ -56,8 +58,9 @@ def state(phase: Phase, stable_id: str, candidate_id: str) -> dict[str, str]:
     (view([V1, V2], {"111": 100}, state(Phase.ROLLED_BACK, "111", "222")),
      ("111", "222"), "labels"),
 ])
-def test_resolve(endpoint: EndpointView, expected: tuple[str, str | None], how: str) -> None:
-    versions = resolve(endpoint.name, endpoint.deployed, endpoint.traffic, endpoint.labels)
+def test_resolve(endpoint: LiveEndpoint, expected: tuple[str, str | None], how: str) -> None:
+    versions = resolve(endpoint.name, endpoint.deployed_models, endpoint.traffic_split,
+                       endpoint.labels)
     got = (versions.stable.id, versions.candidate.id if versions.candidate else None)
     assert got == expected
     assert versions.how == how

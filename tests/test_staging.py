@@ -77,6 +77,7 @@ def test_apply_ships_the_local_folder_and_the_version_serves_from_gs(
     from vxdeploy.apply import apply_plan
     from vxdeploy.desired import hash_path
     from vxdeploy.output import Output
+    from vxdeploy.plan import compute_plan
     from vxdeploy.profile import load_profile
     from vxdeploy.workflow import prepare
 
@@ -84,7 +85,7 @@ def test_apply_ships_the_local_folder_and_the_version_serves_from_gs(
     loaded = load_profile("local", PROFILES, cli_overrides=["endpoint.name=staged"])
     prepared = prepare(loaded, Output())
     desired = dataclasses.replace(prepared.desired, staging_bucket="gs://ship")
-    apply_plan(prepared.conn, desired, prepared.plan)
+    apply_plan(prepared.conn, compute_plan(desired, prepared.live))
     folder = SENTIMENT_ARTIFACTS / "torchscript"
     model = prepared.conn.models.get_model(name=prepared.conn.model_name("staged"))
     assert model.artifact_uri == f"gs://ship/vxdeploy/staged/{hash_path(folder)}/"

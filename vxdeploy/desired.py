@@ -110,6 +110,7 @@ class Desired:
     alerts_enabled: bool = True
     # Vertex only: where apply ships a local artifact folder (vxdeploy/staging.py).
     staging_bucket: str = ""
+    target: str = Target.VERTEX.value  # where the plan applies: "vertex" or "local"
 
 
 def _hash(data: object) -> str:
@@ -277,6 +278,7 @@ def desired_state(profile: Profile, image_uri: str) -> Desired:
     endpoint = profile.endpoint
     return Desired(
         staging_bucket=profile.staging_bucket if profile.target is Target.VERTEX else "",
+        target=profile.target.value,
         profile_name=profile.name,
         project=profile.project,
         region=profile.region,

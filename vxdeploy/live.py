@@ -14,24 +14,31 @@ from vxdeploy.resources import ReplicaFields
 
 @dataclass(frozen=True)
 class LiveDeployedModel(ReplicaFields):
-    id: str
+    """One DeployedModel and the model version it serves: the one live type that plan,
+    rollout, status and destroy share (the machine fields default for tables of cases)."""
+
+    id: str  # DeployedModel id: the key of the traffic split
     model: str  # projects/P/locations/L/models/ID (no version)
     version_id: str
-    display_name: str
-    machine_type: str
-    accelerator_type: str
-    accelerator_count: int
-    min_replicas: int
-    max_replicas: int
-    required_replicas: int
-    spot: bool
-    service_account: str
-    autoscaling: dict[str, int]
-    scale_to_zero: tuple[int, int] | None
+    display_name: str = ""
+    machine_type: str = ""
+    accelerator_type: str = ""
+    accelerator_count: int = 0
+    min_replicas: int = 0
+    max_replicas: int = 0
+    required_replicas: int = 0
+    spot: bool = False
+    service_account: str = ""
+    autoscaling: dict[str, int] = field(default_factory=dict)
+    scale_to_zero: tuple[int, int] | None = None
     fingerprint: str = ""  # of the model version it serves (from the version's labels)
     aliases: tuple[str, ...] = ()
     create_time: float = 0.0  # epoch seconds the DeployedModel was created; orders "newest"
 
+    @property
+    def versioned_name(self) -> str:
+        """The model version's resource name (`MODEL@ID`), as the Model Registry wants it."""
+        return f"{self.model}@{self.version_id}" if self.version_id else self.model
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,9 @@ class LiveEndpoint:
     inference_timeout_s: int
     psc_project_allowlist: tuple[str, ...] = ()
     network: str = ""
+    # the split as stored, zero shares included: the rollout writes every version it
+    # manages (at 0 % too) and reports it so; `traffic_split` keeps only real shares
+    traffic_written: dict[str, int] = field(default_factory=dict)
 
     def share(self, deployed_model_id: str) -> int:
         return self.traffic_split.get(deployed_model_id, 0)
@@ -84,6 +94,8 @@ class LiveAlertPolicy:
 
 @dataclass
 class LiveState:
+    """What exists now, as far as one plan needs to know."""
+
     endpoint: LiveEndpoint | None = None
     model_exists: bool = False
     matching_version: LiveModelVersion | None = None  # the version with the desired fingerprint
@@ -92,4 +104,26 @@ class LiveState:
     alert_policies: dict[str, LiveAlertPolicy] = field(default_factory=dict)
     # notification channel as written in the profile -> resource name (None: not found)
     channels: dict[str, str | None] = field(default_factory=dict)
+    # destroy only: the model it would delete (it exists and this tool made it), else ""
+    owned_model: str = ""
     api_calls: int = 0
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Gate metrics for one deployed model over one window (from Cloud Monitoring).
+
+    `p99_ms` is None when Monitoring returned no latency points: unknown, not fast.
+    """
+
+    requests: int
+    errors: int
+    p99_ms: float | None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"requests": self.requests, "errors": self.errors,
+                "error_rate": round(self.error_rate, 6), "p99_ms": self.p99_ms}

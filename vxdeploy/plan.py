@@ -8,7 +8,7 @@ to `vxdeploy rollout`, so re-running deploy mid-rollout changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +19,20 @@ from vxdeploy.names import CANDIDATE_ALIAS, ROLLOUT_LABEL_PREFIX, SERVING_ALIASE
 from vxdeploy.profile.model import EndpointKind, RolloutStrategy
 from vxdeploy.roles import stable_of
 from vxdeploy.rollout_state import Phase, RolloutState
+from vxdeploy.verbs import (
+    CreateAlert,
+    CreateEndpoint,
+    Delete,
+    DeployModel,
+    MutateDeployedModel,
+    Request,
+    SetAliases,
+    SetTraffic,
+    UndeployModel,
+    UpdateAlert,
+    UpdateEndpoint,
+    UploadModel,
+)
 
 
 class Action(StrEnum):
@@ -34,6 +48,8 @@ class Action(StrEnum):
     UPDATE_ALERT = "update-alert-policy"
     DELETE_ALERT = "delete-alert-policy"
     DELETE_MODEL_VERSION = "delete-model-version"
+    DELETE_ENDPOINT = "delete-endpoint"  # destroy only
+    DELETE_MODEL = "delete-model"  # destroy only
 
 
 MUTATING_SYMBOL = {
@@ -41,6 +57,7 @@ MUTATING_SYMBOL = {
     Action.CREATE_ALERT: "+", Action.UPDATE_ENDPOINT: "~", Action.MUTATE_DEPLOYED_MODEL: "~",
     Action.SET_TRAFFIC: "~", Action.SET_ALIASES: "~", Action.UPDATE_ALERT: "~",
     Action.UNDEPLOY_MODEL: "-", Action.DELETE_ALERT: "-", Action.DELETE_MODEL_VERSION: "-",
+    Action.DELETE_ENDPOINT: "-", Action.DELETE_MODEL: "-",
 }
 
 NEW_VERSION = "(new)"  # stands for the version an earlier UPLOAD_MODEL creates
@@ -53,12 +70,15 @@ def _owned_labels(labels: dict[str, str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Change:
+    """One step: what and why for people (`before`/`after`), and the typed request the
+    writer sends for it, so applying needs nothing but the plan."""
+
     action: Action
     resource: str
     reason: str
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request: Request
 
     @property
     def symbol(self) -> str:
@@ -75,9 +95,15 @@ class Plan:
     profile: str
     endpoint: str
     changes: tuple[Change, ...]
-    # the traffic split the plan was computed against: apply refuses to write over another
+    # What the plan was computed against (None: no endpoint): a saved plan applies only
+    # while the endpoint still has this split, etag and these deployed versions.
     expected_split: dict[str, int] | None = None
     expected_etag: str = ""
+    expected_versions: dict[str, str] | None = None  # deployed model id -> MODEL@VERSION
+    # where it applies, so a saved plan needs no profile: "local" (the emulator) or
+    # "vertex"; `beta` for aiplatform_v1beta1 (scale-to-zero)
+    target: str = "vertex"
+    beta: bool = False
 
     @property
     def empty(self) -> bool:
@@ -93,7 +119,9 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         return {"profile": self.profile, "endpoint": self.endpoint,
                 "changes": [c.to_dict() for c in self.changes], "summary": self.summary(),
-                "expected_split": self.expected_split, "expected_etag": self.expected_etag}
+                "expected_split": self.expected_split, "expected_etag": self.expected_etag,
+                "expected_versions": self.expected_versions, "target": self.target,
+                "beta": self.beta}
 
 
 class PlanError(InvalidInputError):
@@ -110,7 +138,7 @@ def _endpoint_changes(desired: Desired, live: LiveEndpoint | None, name: str) ->
         if want.network:
             config["network"] = want.network
         return [Change(Action.CREATE_ENDPOINT, name, "endpoint does not exist", None, config,
-                       {"endpoint_id": want.endpoint_id})]
+                       CreateEndpoint(want.endpoint_id, want))]
     if live.kind is not want.kind:
         raise PlanError(
             f"endpoint {want.endpoint_id} is {live.kind.value!r} but the profile asks for "
@@ -129,7 +157,8 @@ def _endpoint_changes(desired: Desired, live: LiveEndpoint | None, name: str) ->
         after["inference_timeout_s"] = want.inference_timeout_s
     if not after:
         return []
-    return [Change(Action.UPDATE_ENDPOINT, name, f"{', '.join(after)} changed", before, after)]
+    return [Change(Action.UPDATE_ENDPOINT, name, f"{', '.join(after)} changed", before, after,
+                   UpdateEndpoint(**after))]
 
 
 def _resources_dict(desired: Desired) -> dict[str, Any]:
@@ -152,13 +181,21 @@ def _resources_dict(desired: Desired) -> dict[str, Any]:
     return body
 
 
+def deploy_request(desired: Desired, version_ref: str = "", initial_share: int = 0
+                   ) -> DeployModel:
+    """The DeployedModel a profile asks for, on `version_ref`."""
+    model = desired.model
+    return DeployModel(version_ref, desired.deployed_model_id,
+                       f"{model.display_name}-{model.fingerprint[:8]}", desired.resources,
+                       initial_share)
+
+
 def _deploy_change(desired: Desired, name: str, version_ref: str, reason: str,
                    initial_share: int) -> Change:
     after = {"deployed_model_id": desired.deployed_model_id, "model": version_ref,
              **_resources_dict(desired), "traffic_percent": initial_share}
     return Change(Action.DEPLOY_MODEL, f"{name}/deployedModels/{desired.deployed_model_id}",
-                  reason, None, after,
-                  {"version": version_ref, "traffic_percent": initial_share})
+                  reason, None, after, deploy_request(desired, version_ref, initial_share))
 
 
 def _candidate_split(stable: LiveDeployedModel, candidate_id: str, share: int) -> dict[str, int]:
@@ -188,7 +225,7 @@ def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]
              "container": want.container, "fingerprint": want.fingerprint,
              "aliases": list(want.aliases),
              **({"serving_backend": want.backend} if want.backend else {})},
-            {"model_id": want.model_id, "parent_exists": live.model_exists}))
+            UploadModel(want.model_id, live.model_exists, want, desired.staging_bucket)))
         version_ref = f"{model_name}@{NEW_VERSION}"
     else:
         version_ref = version.versioned_name
@@ -208,7 +245,7 @@ def _model_changes(desired: Desired, live: LiveState, name: str) -> list[Change]
         if missing:
             changes.append(Change(Action.SET_ALIASES, version.versioned_name,
                                   "profile aliases missing", {"aliases": list(version.aliases)},
-                                  {"add": missing}, {"version": version_ref, "add": missing}))
+                                  {"add": missing}, SetAliases(version_ref, tuple(missing))))
     return changes
 
 
@@ -222,7 +259,7 @@ def _existing_deployment(desired: Desired, endpoint: LiveEndpoint, current: Live
         changes.append(Change(Action.MUTATE_DEPLOYED_MODEL,
                               f"{name}/deployedModels/{current.id}",
                               "replica bounds or autoscaling targets changed (in place)",
-                              have, want, {"deployed_model_id": current.id}))
+                              have, want, MutateDeployedModel(current.id, desired.resources)))
     others = [d for d in endpoint.deployed_models if d.id != current.id]
     share = endpoint.share(current.id)
     if not others:
@@ -278,7 +315,7 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
                                100),
                 Change(Action.SET_ALIASES, version_ref, "the version serving all traffic is "
                        "stable", None, {"add": _serving((), desired.model.aliases)},
-                       {"version": version_ref, "add": _serving((), desired.model.aliases)})]
+                       SetAliases(version_ref, tuple(_serving((), desired.model.aliases))))]
     assert endpoint is not None
     stable = _stable_of(endpoint, dm_id)
     strategy = desired.strategy
@@ -290,16 +327,16 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
                                     "all-at-once: the new version takes all traffic"))
         changes.append(Change(Action.SET_ALIASES, version_ref, "new version is stable", None,
                               {"add": _serving((), extra)},
-                              {"version": version_ref, "add": _serving((), extra),
-                               "move_from_others": True}))
+                              SetAliases(version_ref, tuple(_serving((), extra)),
+                                         move_from_others=True)))
         if not desired.keep_old_version:
             changes.extend(_undeploy(name, d, "retired by the all-at-once rollout")
                            for d in live_models)
         return changes
     changes.append(Change(Action.SET_ALIASES, version_ref, "new version is the candidate", None,
                           {"add": [CANDIDATE_ALIAS, *extra]},
-                          {"version": version_ref, "add": [CANDIDATE_ALIAS, *extra],
-                           "move_from_others": True}))
+                          SetAliases(version_ref, (CANDIDATE_ALIAS, *extra),
+                                     move_from_others=True)))
     if strategy in (RolloutStrategy.CANARY, RolloutStrategy.LINEAR) and stable is not None:
         changes.append(_set_traffic(endpoint, _candidate_split(stable, dm_id, desired.first_step),
                                     f"{strategy.value}: first step {desired.first_step}%; "
@@ -315,13 +352,14 @@ def _serving(have: tuple[str, ...], extra: tuple[str, ...] | list[str] = ()) -> 
 def _set_traffic(endpoint: LiveEndpoint, split: dict[str, int], reason: str) -> Change:
     after = {k: v for k, v in split.items() if v}
     return Change(Action.SET_TRAFFIC, f"{endpoint.name}:trafficSplit", reason,
-                  dict(endpoint.traffic_split), after, {"split": after})
+                  dict(endpoint.traffic_split), after,
+                  SetTraffic(after, dict(endpoint.traffic_split)))
 
 
 def _undeploy(name: str, deployed: LiveDeployedModel, reason: str) -> Change:
     return Change(Action.UNDEPLOY_MODEL, f"{name}/deployedModels/{deployed.id}", reason,
                   {"model": f"{deployed.model}@{deployed.version_id}"}, None,
-                  {"deployed_model_id": deployed.id})
+                  UndeployModel(deployed.id))
 
 
 def _alias_change(deployed: LiveDeployedModel, add: list[str], remove: list[str],
@@ -330,7 +368,7 @@ def _alias_change(deployed: LiveDeployedModel, add: list[str], remove: list[str]
     drop = [a for a in remove if a in deployed.aliases]
     return Change(Action.SET_ALIASES, ref, reason, {"aliases": list(deployed.aliases)},
                   {"add": add, "remove": drop},
-                  {"version": ref, "add": add, "remove": drop, "move_from_others": True})
+                  SetAliases(ref, tuple(add), tuple(drop), move_from_others=True))
 
 
 def _prune_versions(desired: Desired, live: LiveState, changes: list[Change]) -> list[Change]:
@@ -344,7 +382,7 @@ def _prune_versions(desired: Desired, live: LiveState, changes: list[Change]) ->
     if keep is None or not live.versions:
         return []
     uploading = any(c.action is Action.UPLOAD_MODEL for c in changes)
-    used = {c.params.get("version") for c in changes} | {
+    used = {getattr(c.request, "version", None) for c in changes} | {
         f"{d.model}@{d.version_id}" for d in (live.endpoint.deployed_models
                                               if live.endpoint else ())}
     if live.matching_version is not None:
@@ -356,7 +394,7 @@ def _prune_versions(desired: Desired, live: LiveState, changes: list[Change]) ->
                                  v.version_id))
     return [Change(Action.DELETE_MODEL_VERSION, v.versioned_name,
                    f"model.keep_versions = {keep}: oldest version, not deployed, no alias",
-                   {"fingerprint": v.fingerprint}, None, {"version": v.versioned_name})
+                   {"fingerprint": v.fingerprint}, None, Delete(v.versioned_name))
             for v in idle[:max(0, excess)]]
 
 
@@ -373,7 +411,7 @@ def _alert_changes(desired: Desired, live: LiveState) -> list[Change]:
         for policy in live.alert_policies.values():
             changes.append(Change(Action.DELETE_ALERT, policy.name, "alerts disabled in profile",
                                   {"display_name": policy.display_name}, None,
-                                  {"name": policy.name}))
+                                  Delete(policy.name)))
         return changes
     for alert in desired.alerts:
         missing = [c for c in alert.channels if not live.channels.get(c)]
@@ -389,7 +427,7 @@ def _alert_changes(desired: Desired, live: LiveState) -> list[Change]:
         if current is None:
             changes.append(Change(Action.CREATE_ALERT, f"{resource}/({alert.kind})",
                                   f"no {alert.kind} alert policy for the endpoint", None, want,
-                                  {"kind": alert.kind, "channels": list(resolved)}))
+                                  CreateAlert(alert, resolved)))
             continue
         have = _alert_fields(current, current.channels)
         if have != want or not current.enabled:
@@ -397,8 +435,7 @@ def _alert_changes(desired: Desired, live: LiveState) -> list[Change]:
             changes.append(Change(Action.UPDATE_ALERT, current.name,
                                   f"{', '.join(diff) or 'enabled'} changed",
                                   {k: have[k] for k in diff}, {k: want[k] for k in diff},
-                                  {"kind": alert.kind, "name": current.name,
-                                   "channels": list(resolved)}))
+                                  UpdateAlert(alert, resolved, current.name)))
     return changes
 
 
@@ -439,7 +476,44 @@ def compute_plan(desired: Desired, live: LiveState, *, retry_rejected: bool = Fa
     changes = [*_endpoint_changes(desired, live.endpoint, name),
                *_model_changes(desired, live, name)]
     changes += [*_prune_versions(desired, live, changes), *_alert_changes(desired, live)]
-    endpoint = live.endpoint
-    return Plan(profile=desired.profile_name, endpoint=name, changes=tuple(changes),
+    return _plan(desired.profile_name, name, changes, live.endpoint, desired.target,
+                 beta=desired.resources.scale_to_zero is not None)
+
+
+def _plan(profile: str, name: str, changes: list[Change], endpoint: LiveEndpoint | None,
+          target: str, beta: bool = False) -> Plan:
+    """The plan, with what it was computed against: a saved plan is checked against it."""
+    return Plan(profile=profile, endpoint=name, changes=tuple(changes),
                 expected_split=dict(endpoint.traffic_split) if endpoint else None,
-                expected_etag=endpoint.etag if endpoint else "")
+                expected_etag=endpoint.etag if endpoint else "",
+                expected_versions=versions_of(endpoint), target=target, beta=beta)
+
+
+def versions_of(endpoint: LiveEndpoint | None) -> dict[str, str] | None:
+    """Deployed model id -> the version it serves; None when there is no endpoint."""
+    if endpoint is None:
+        return None
+    return {d.id: d.versioned_name for d in endpoint.deployed_models}
+
+
+def compute_destroy(profile: str, name: str, live: LiveState, target: str) -> Plan:
+    """Destroy as a plan: traffic off, undeploy all, delete the endpoint, the model this
+    tool made and the endpoint's alert policies. Empty when nothing is left."""
+    endpoint = live.endpoint
+    changes: list[Change] = []
+    if endpoint is not None:
+        if endpoint.deployed_models and endpoint.traffic_split:
+            changes.append(Change(Action.SET_TRAFFIC, f"{endpoint.name}:trafficSplit",
+                                  "traffic off before undeploying", dict(endpoint.traffic_split),
+                                  {}, SetTraffic({})))
+        changes.extend(_undeploy(endpoint.name, d, "destroy") for d in endpoint.deployed_models)
+        changes.append(Change(Action.DELETE_ENDPOINT, endpoint.name, "destroy",
+                              {"display_name": endpoint.display_name}, None,
+                              Delete(endpoint.name)))
+    if live.owned_model:
+        changes.append(Change(Action.DELETE_MODEL, live.owned_model, "destroy: made by vxdeploy",
+                              None, None, Delete(live.owned_model)))
+    changes.extend(Change(Action.DELETE_ALERT, p.name, "destroy",
+                          {"display_name": p.display_name}, None, Delete(p.name))
+                   for p in live.alert_policies.values())
+    return _plan(profile, name, changes, endpoint, target)

@@ -19,12 +19,15 @@ pytestmark = pytest.mark.slow
 V2 = str(SENTIMENT_ARTIFACTS / "torchscript-v2")
 
 
-def vx(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    """Run `vxdeploy ARGS -p local -o json` in-process; returns (exit code, JSON, stderr)."""
+def vx(capsys: pytest.CaptureFixture[str], *args: str,
+       profile: bool = True) -> tuple[int, Any, str]:
+    """Run `vxdeploy ARGS -p local -o json` in-process (without `-p local` unless
+    `profile`); returns (exit code, JSON, stderr)."""
     capsys.readouterr()
     code = 0
     try:
-        main([*args, "-p", "local", "--profiles-dir", str(PROFILES), "-o", "json"])
+        main([*args, *(("-p", "local") if profile else ()), "--profiles-dir", str(PROFILES),
+              "-o", "json"])
     except SystemExit as exit_:
         code = int(exit_.code or 0)
     out, err = capsys.readouterr()
@@ -50,9 +53,31 @@ def test_a_fresh_saved_plan_applies_exactly_and_leaves_nothing_to_do(
     assert code == 0, err
 
 
+def test_a_saved_plan_applies_without_the_profile(local_vertex, capsys, tmp_path) -> None:
+    """Everything the changes need (the artifacts, the machines, where) is in the plan."""
+    saved = tmp_path / "plan.json"
+    made = sets("sp-alone", f"model.artifact_uri={V2}", "machine.max_replicas=2")
+    assert vx(capsys, "plan", "--out", str(saved), *made)[0] == 0
+    code, applied, err = vx(capsys, "deploy", "--plan", str(saved), "--yes", profile=False)
+    assert code == 0, err
+    assert applied["mutating_calls"] >= 4
+    code, planned, err = vx(capsys, "plan", *made)
+    assert code == 0 and planned["changes"] == [], err
+    code, status, err = vx(capsys, "status", *sets("sp-alone"))
+    assert status["deployed_models"][0]["max_replicas"] == 2, err
+
+
+def test_a_saved_plan_for_another_endpoint_than_the_profile_is_invalid(
+        local_vertex, capsys, tmp_path) -> None:
+    saved = tmp_path / "plan.json"
+    assert vx(capsys, "plan", "--out", str(saved), *sets("sp-one"))[0] == 0
+    code, document, _ = vx(capsys, "deploy", "--plan", str(saved), "--yes", *sets("sp-two"))
+    assert code == 2 and "sp-two" in document["message"]
+
+
 def stale(capsys, saved: Path, name: str, *extra: str) -> str:
-    code, document, err = vx(capsys, "deploy", "--plan", str(saved), "--yes",
-                             *sets(name, *extra))
+    """Applying the saved plan (with no profile: the plan alone decides) is refused."""
+    code, document, err = vx(capsys, "deploy", "--plan", str(saved), "--yes", profile=False)
     assert code == 4, err
     assert document["exit_code"] == 4 and "stale" in document["message"]
     return str(document["message"])

@@ -169,7 +169,7 @@ def fresh_candidate(lab: Lab) -> tuple[str, str]:
 
 
 def status_deployed(lab: Lab):
-    return lab.rollout().endpoint.read().deployed
+    return lab.rollout().endpoint.read().deployed_models
 
 
 def test_linear_rollout_under_traffic_promotes(lab: Lab) -> None:
@@ -318,7 +318,7 @@ def test_concurrent_traffic_change_is_detected_not_overwritten(lab: Lab) -> None
 
     view = rollout.endpoint.read()
     record = RolloutState(Phase.RUNNING, stable_id, candidate_id, 0, int(time.time()))
-    rollout.endpoint.write(view.etag, view.traffic, merge_labels(view.labels, record))
+    rollout.endpoint.write(view.etag, view.traffic_written, merge_labels(view.labels, record))
     with pytest.raises(ConflictError, match="record says step 0"):
         lab.rollout().run()
     assert lab.rollout().status().traffic == {stable_id: 50, candidate_id: 50}
@@ -349,10 +349,10 @@ def test_stale_etag_write_is_refused(lab: Lab) -> None:
 
     endpoint = lab.rollout().endpoint
     view = endpoint.read()
-    fresh = endpoint.write(view.etag, view.traffic, {**view.labels, "touched": "yes"})
+    fresh = endpoint.write(view.etag, view.traffic_written, {**view.labels, "touched": "yes"})
     assert fresh.etag != view.etag and fresh.labels["touched"] == "yes"
     with pytest.raises(ConflictError, match="stale etag"):
-        endpoint.write(view.etag, view.traffic, {**view.labels, "touched": "again"})
+        endpoint.write(view.etag, view.traffic_written, {**view.labels, "touched": "again"})
     assert endpoint.read().labels["touched"] == "yes"
 
 

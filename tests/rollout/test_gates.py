@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from vxdeploy.live import Reading
 from vxdeploy.profile.model import Gates
 from vxdeploy.rollout.gates import Verdict, judge
-from vxdeploy.rollout.ports import Reading
 
 GATES = Gates(p99_latency_ms=500, max_error_rate=0.05, min_requests=100)
 NO_LATENCY_GATE = Gates(p99_latency_ms=0, max_error_rate=0.05, min_requests=100)

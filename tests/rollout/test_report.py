@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from vxdeploy.rollout.ports import DeployedVersion
+from vxdeploy.live import LiveDeployedModel
 from vxdeploy.rollout.report import Report, live_outcome
 from vxdeploy.rollout_state import Phase, RolloutState
 
 M = "projects/p/locations/us-central1/models/m"
-OLD, NEW, NEWER = (DeployedVersion(i, M, i[0], t) for i, t in
+OLD, NEW, NEWER = (LiveDeployedModel(i, M, i[0], create_time=t) for i, t in
                    (("111", 1.0), ("222", 2.0), ("333", 3.0)))
 
 

@@ -8,6 +8,7 @@ from google.protobuf import json_format
 
 from tests.conftest import PROFILES
 from vxdeploy.desired import desired_state
+from vxdeploy.plan import deploy_request
 from vxdeploy.profile import load_profile
 from vxdeploy.vertex import requests as build
 from vxdeploy.vertex.connection import needs_beta
@@ -29,7 +30,7 @@ def test_spot_and_autoscaling_targets_on_the_deployed_model() -> None:
 
     profile, desired = desired_for("staging-l4-spot")
     assert not needs_beta(profile)
-    body = wire(build.deployed_model_message(aip, desired, "projects/p/models/m@1"))
+    body = wire(build.deployed_model_message(aip, deploy_request(desired), "projects/p/models/m@1"))
     assert body == {
         "id": desired.deployed_model_id,
         "model": "projects/p/models/m@1",
@@ -52,7 +53,7 @@ def test_prod_a100_requests_required_replicas_service_account_and_rpm_target() -
     from google.cloud import aiplatform_v1 as aip
 
     _, desired = desired_for("prod-a100")
-    body = wire(build.deployed_model_message(aip, desired, "m@1"))
+    body = wire(build.deployed_model_message(aip, deploy_request(desired), "m@1"))
     resources = body["dedicatedResources"]
     assert resources["machineSpec"] == {"machineType": "a2-highgpu-1g",
                                         "acceleratorType": "NVIDIA_TESLA_A100",
@@ -69,14 +70,14 @@ def test_scale_to_zero_goes_through_v1beta1_with_min_replicas_zero() -> None:
 
     profile, desired = desired_for("batch-scale-to-zero")
     assert needs_beta(profile)
-    body = wire(build.deployed_model_message(beta, desired, "m@1"))
+    body = wire(build.deployed_model_message(beta, deploy_request(desired), "m@1"))
     resources = body["dedicatedResources"]
     # proto3 JSON omits minReplicaCount: 0 — Vertex reads the absence as zero
     assert "minReplicaCount" not in resources
     assert resources["maxReplicaCount"] == 2
     assert resources["scaleToZeroSpec"] == {"minScaleupPeriod": "600s",
                                             "idleScaledownPeriod": "1800s"}
-    endpoint = wire(build.endpoint_message(beta, desired))
+    endpoint = wire(build.endpoint_message(beta, desired.endpoint))
     assert endpoint["dedicatedEndpointEnabled"] is True
     assert endpoint["clientConnectionConfig"] == {"inferenceTimeout": "1800s"}
 
@@ -85,7 +86,7 @@ def test_psc_endpoint_body() -> None:
     from google.cloud import aiplatform_v1 as aip
 
     _, desired = desired_for("prod-h100-psc")
-    body = wire(build.endpoint_message(aip, desired))
+    body = wire(build.endpoint_message(aip, desired.endpoint))
     assert body["privateServiceConnectConfig"] == {
         "enablePrivateServiceConnect": True,
         "projectAllowlist": ["my-project", "my-consumer-project"],
@@ -102,7 +103,7 @@ def test_public_endpoint_sends_no_timeout() -> None:
     from google.cloud import aiplatform_v1 as aip
 
     _, desired = desired_for("dev-cpu")
-    body = wire(build.endpoint_message(aip, desired))
+    body = wire(build.endpoint_message(aip, desired.endpoint))
     assert set(body) == {"displayName", "labels"}
 
 
@@ -110,7 +111,7 @@ def test_model_upload_body() -> None:
     from google.cloud import aiplatform_v1 as aip
 
     _, desired = desired_for("prod-a100")
-    body = wire(build.model_message(aip, desired))
+    body = wire(build.model_message(aip, desired.model))
     assert body["containerSpec"] == {
         "imageUri": IMAGE,
         "env": [{"name": "VXSERVE_BATCH_DELAY_MS", "value": "5"},

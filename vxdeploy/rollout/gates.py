@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vxdeploy.live import Reading
 from vxdeploy.profile.model import Gates
-from vxdeploy.rollout.ports import Reading
 
 
 class Verdict(StrEnum):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from vxdeploy.live import LiveDeployedModel, Reading
 from vxdeploy.rollout.gates import GateResult
-from vxdeploy.rollout.ports import DeployedVersion, Reading
 from vxdeploy.rollout_state import ACTIVE, Phase, RolloutState
 
 
@@ -27,14 +27,14 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def _version(version: DeployedVersion | None) -> dict[str, object] | None:
+def _version(version: LiveDeployedModel | None) -> dict[str, object] | None:
     if version is None:
         return None
     return {"deployed_model_id": version.id, "model": version.model,
             "version_id": version.version_id, "aliases": list(version.aliases)}
 
 
-def live_outcome(state: RolloutState | None, candidate: DeployedVersion | None,
+def live_outcome(state: RolloutState | None, candidate: LiveDeployedModel | None,
                  traffic: dict[str, int]) -> str:
     """The status outcome: the recorded phase, unless a newer candidate arrived since.
 
@@ -54,8 +54,8 @@ class Report:
     action: str
     endpoint: str
     outcome: str = ""
-    stable: DeployedVersion | None = None
-    candidate: DeployedVersion | None = None
+    stable: LiveDeployedModel | None = None
+    candidate: LiveDeployedModel | None = None
     traffic: dict[str, int] = field(default_factory=dict)
     steps: list[int] = field(default_factory=list)
     history: list[dict[str, object]] = field(default_factory=list)
@@ -63,7 +63,7 @@ class Report:
     reason: str = ""
     retired: list[str] = field(default_factory=list)
     state: RolloutState | None = None
-    previous: DeployedVersion | None = None  # the stable a promotion replaced
+    previous: LiveDeployedModel | None = None  # the stable a promotion replaced
 
 
     def to_dict(self) -> dict[str, object]:

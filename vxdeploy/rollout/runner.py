@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vxdeploy.errors import ConflictError, InvalidInputError, NotFoundError
+from vxdeploy.live import LiveDeployedModel, LiveEndpoint, Reading
 from vxdeploy.names import CANDIDATE_ALIAS, DEFAULT_ALIAS, STABLE_ALIAS
 from vxdeploy.profile.model import OldVersionPolicy, RolloutPolicy, RolloutStrategy
 from vxdeploy.roles import Versions, resolve
@@ -26,15 +27,7 @@ from vxdeploy.rollout.machine import (
     start_index,
     timing_for,
 )
-from vxdeploy.rollout.ports import (
-    AliasPort,
-    Clock,
-    DeployedVersion,
-    EndpointPort,
-    EndpointView,
-    MetricsPort,
-    Reading,
-)
+from vxdeploy.rollout.ports import AliasPort, Clock, EndpointPort, MetricsPort
 from vxdeploy.rollout.report import Progress, Report, iso, live_outcome
 from vxdeploy.rollout_state import Phase, RolloutState, merge_labels
 from vxdeploy.traffic import check_percent, split_for, steps_for
@@ -77,14 +70,14 @@ class Rollout:
 
     def status(self) -> Report:
         view = self.endpoint.read()
-        report = Report("status", view.name, traffic=dict(view.traffic),
+        report = Report("status", view.name, traffic=dict(view.traffic_written),
                         state=RolloutState.from_labels(view.labels))
-        if not view.deployed:
+        if not view.deployed_models:
             report.outcome = "empty"
             return report
-        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
+        versions = resolve(view.name, view.deployed_models, view.traffic_split, view.labels)
         report.stable, report.candidate = versions.stable, versions.candidate
-        report.outcome = live_outcome(report.state, versions.candidate, view.traffic)
+        report.outcome = live_outcome(report.state, versions.candidate, view.traffic_split)
         report.steps = self._steps_or_empty()
         return report
 
@@ -95,8 +88,8 @@ class Rollout:
             return []
 
     def _with_candidate(
-            self, view: EndpointView) -> tuple[Versions[DeployedVersion], DeployedVersion]:
-        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
+            self, view: LiveEndpoint) -> tuple[Versions[LiveDeployedModel], LiveDeployedModel]:
+        versions = resolve(view.name, view.deployed_models, view.traffic_split, view.labels)
         if versions.candidate is None:
             raise NotFoundError(
                 f"endpoint {view.name} has no candidate: only the stable version "
@@ -106,8 +99,8 @@ class Rollout:
 
     # -- writing -----------------------------------------------------------------------
 
-    def _write(self, view: EndpointView, state: RolloutState,
-               traffic: dict[str, int]) -> EndpointView:
+    def _write(self, view: LiveEndpoint, state: RolloutState,
+               traffic: dict[str, int]) -> LiveEndpoint:
         return self.endpoint.write(view.etag, traffic, merge_labels(view.labels, state))
 
     def _now(self) -> int:
@@ -123,9 +116,9 @@ class Rollout:
         state = RolloutState(Phase.MANUAL, versions.stable.id, candidate.id, 0, self._now())
         view = self._write(view, state, split_for(versions.stable.id, candidate.id, percent))
         return Report("set", view.name, "set", versions.stable, candidate,
-                      dict(view.traffic), state=state)
+                      dict(view.traffic_written), state=state)
 
-    def _fate(self, version: DeployedVersion) -> str:
+    def _fate(self, version: LiveDeployedModel) -> str:
         keep = self.policy.old_version is OldVersionPolicy.KEEP
         return (f"{'keep' if keep else 'undeploy'} deployed model {version.id} "
                 f"(version {version.version_id or '?'})")
@@ -136,11 +129,11 @@ class Rollout:
         `ask` is shown what will happen once it is known and raises to decline.
         """
         view = self.endpoint.read()
-        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
+        versions = resolve(view.name, view.deployed_models, view.traffic_split, view.labels)
         report = Report("abort", view.name, stable=versions.stable,
                         candidate=versions.candidate)
         if versions.candidate is None:
-            report.outcome, report.traffic = "nothing-to-abort", dict(view.traffic)
+            report.outcome, report.traffic = "nothing-to-abort", dict(view.traffic_written)
             return report
         if ask is not None:
             ask(f"Give stable deployed model {versions.stable.id} 100% of {view.name} and "
@@ -150,9 +143,9 @@ class Rollout:
         view = self._write(view, state,
                            split_for(versions.stable.id, versions.candidate.id, 0))
         report.retired = self._retire(versions.candidate)
-        report.outcome, report.traffic, report.state = "aborted", dict(view.traffic), state
+        report.outcome, report.traffic, report.state = "aborted", dict(view.traffic_written), state
         if report.retired:
-            report.traffic = dict(self.endpoint.read().traffic)
+            report.traffic = dict(self.endpoint.read().traffic_written)
         return report
 
     def promote(self, ask: Callable[[str], None] | None = None) -> Report:
@@ -162,7 +155,7 @@ class Rollout:
         """
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
-        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
+        versions = resolve(view.name, view.deployed_models, view.traffic_split, view.labels)
         if versions.candidate is None:
             return self._finish_retirement(view, state, Report("promote", view.name))
         if ask is not None:
@@ -177,8 +170,8 @@ class Rollout:
                         candidate=versions.candidate)
         return self._promote(view, versions.stable, versions.candidate, report)
 
-    def _promote(self, view: EndpointView, stable: DeployedVersion,
-                 candidate: DeployedVersion, report: Report) -> Report:
+    def _promote(self, view: LiveEndpoint, stable: LiveDeployedModel,
+                 candidate: LiveDeployedModel, report: Report) -> Report:
         state = RolloutState(Phase.PROMOTED, stable.id, candidate.id,
                              max(0, len(report.steps) - 1), self._now())
         view = self._write(view, state, split_for(stable.id, candidate.id, 100))
@@ -188,15 +181,15 @@ class Rollout:
         report.state = state
         return self._finish_retirement(view, state, report)
 
-    def _finish_retirement(self, view: EndpointView, state: RolloutState,
+    def _finish_retirement(self, view: LiveEndpoint, state: RolloutState,
                            report: Report) -> Report:
         """After promotion: wait out the termination wait, then retire the old version."""
-        old = view.find(state.stable_id) if state.phase is Phase.PROMOTED else None
+        old = view.deployed(state.stable_id) if state.phase is Phase.PROMOTED else None
         report.state = report.state or state
         if old is None or state.candidate_id == old.id:
             report.outcome = report.outcome or ("promoted" if state.phase is Phase.PROMOTED
                                                 else "nothing-to-promote")
-            report.traffic = dict(view.traffic)
+            report.traffic = dict(view.traffic_written)
             return report
         wait = state.since + self.policy.termination_wait_s - self.clock.now()
         if wait > 0 and self.policy.old_version is OldVersionPolicy.UNDEPLOY:
@@ -206,11 +199,12 @@ class Rollout:
         report.retired = self._retire(old)
         report.outcome = "promoted"
         # Say what is live: the promoted version is stable, the old one is the previous.
-        report.stable, report.candidate, report.previous = view.find(state.candidate_id), None, old
-        report.traffic = dict(self.endpoint.read().traffic)
+        report.stable = view.deployed(state.candidate_id)
+        report.candidate, report.previous = None, old
+        report.traffic = dict(self.endpoint.read().traffic_written)
         return report
 
-    def _retire(self, version: DeployedVersion) -> list[str]:
+    def _retire(self, version: LiveDeployedModel) -> list[str]:
         if self.policy.old_version is OldVersionPolicy.KEEP:
             return []
         self.endpoint.undeploy(version.id)
@@ -231,7 +225,7 @@ class Rollout:
         steps = check_runnable(self.policy)
         view = self.endpoint.read()
         state = RolloutState.from_labels(view.labels)
-        versions = resolve(view.name, view.deployed, view.traffic, view.labels)
+        versions = resolve(view.name, view.deployed_models, view.traffic_split, view.labels)
         if versions.candidate is None and state.phase is Phase.PROMOTED:
             return self._finish_retirement(view, state, Report("run", view.name, steps=steps))
         versions, candidate = self._with_candidate(view)
@@ -269,8 +263,8 @@ class Rollout:
                 view = self._write(view, after, split_for(stable.id, candidate.id, 0))
                 report.retired = self._retire(candidate)
                 report.outcome, report.reason, report.state = "rolled-back", result.reason, after
-                report.traffic = dict(self.endpoint.read().traffic if report.retired
-                                      else view.traffic)
+                report.traffic = dict(self.endpoint.read().traffic_written if report.retired
+                                      else view.traffic_written)
                 return report
             if after.phase is Phase.PROMOTED:
                 return self._promote(view, stable, candidate, report)
@@ -283,8 +277,8 @@ class Rollout:
             return self.poll_s
         return min(30.0, max(0.5, (timing.bake_s + timing.metrics_delay_s) / 10))
 
-    def _bake(self, view: EndpointView, state: RolloutState, steps: list[int],
-              candidate_id: str) -> tuple[EndpointView, GateResult, Reading | None]:
+    def _bake(self, view: LiveEndpoint, state: RolloutState, steps: list[int],
+              candidate_id: str) -> tuple[LiveEndpoint, GateResult, Reading | None]:
         """Hold the step, reading gates until they pass or fail; stop on a foreign write."""
         timing = timing_for(self.policy, steps, state)
         every = self._poll_every(timing)
@@ -305,7 +299,7 @@ class Rollout:
             if latest.etag != view.etag:
                 raise ConflictError(
                     f"endpoint {view.name} was changed by someone else during step "
-                    f"{state.step + 1} (traffic now {latest.traffic}); the rollout stopped "
+                    f"{state.step + 1} (traffic now {latest.traffic_written}); the rollout stopped "
                     "without overwriting it",
                     hint="`vxdeploy rollout status` shows the state; `rollout run` resumes, "
                          "`rollout abort` returns traffic to stable")

@@ -18,14 +18,16 @@ def endpoint_id_for(profile: Profile) -> str:
 def open_rollout(profile: Profile, *, on_progress: Callable[[Progress], None] | None = None,
                  poll_s: float | None = None, connection: Any = None) -> Rollout:
     """A Rollout for the profile's endpoint on its target (Vertex or the local emulator)."""
-    from vxdeploy.rollout.vertex_ports import GapicAliases, GapicEndpoint, MonitoringMetrics
+    from vxdeploy.vertex.metrics import MonitoringMetrics
+    from vxdeploy.vertex.rollout_ports import VertexEndpoint
+    from vxdeploy.vertex.writer import Writer
 
     if connection is None:
         from vxdeploy.vertex.connection import connect
 
         connection = connect(profile)
     endpoint_id = endpoint_id_for(profile)
-    return Rollout(endpoint=GapicEndpoint(connection, connection.endpoint_name(endpoint_id)),
-                   aliases=GapicAliases(connection),
+    endpoint = VertexEndpoint(Writer(connection), connection.endpoint_name(endpoint_id))
+    return Rollout(endpoint=endpoint, aliases=endpoint,
                    metrics=MonitoringMetrics(connection, endpoint_id),
                    policy=profile.rollout, on_progress=on_progress, poll_s=poll_s)

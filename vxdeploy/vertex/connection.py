@@ -123,16 +123,22 @@ def needs_beta(profile: Profile) -> bool:
 
 def connect(profile: Profile, *, timeout: float = DEFAULT_TIMEOUT_S) -> Connection:
     """Clients for the profile's target: the emulator (started if needed) or Vertex."""
+    return connect_to(profile.target, profile.project, profile.region,
+                      beta=needs_beta(profile), timeout=timeout)
+
+
+def connect_to(target: Target, project: str, region: str, *, beta: bool = False,
+               timeout: float = DEFAULT_TIMEOUT_S) -> Connection:
+    """Clients for a target named by value (a saved plan records it; no profile needed)."""
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
-    if profile.target is Target.LOCAL:
+    if target is Target.LOCAL:
         from google.auth.credentials import AnonymousCredentials
 
         from vxdeploy.emulator.control import ensure_running
 
         info = ensure_running()
-        return Connection(profile.project, profile.region, info.rest_url, AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                          grpc_target=info.grpc_target, beta=needs_beta(profile),
-                          timeout=timeout, local=True)
+        return Connection(project, region, info.rest_url, AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                          grpc_target=info.grpc_target, beta=beta, timeout=timeout, local=True)
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
@@ -145,6 +151,5 @@ def connect(profile: Profile, *, timeout: float = DEFAULT_TIMEOUT_S) -> Connecti
         raise VxError("no Google credentials found for a Vertex target",
                       hint="run `gcloud auth application-default login`, or in CI use Workload "
                       "Identity Federation (see examples/ci/)") from exc
-    return Connection(profile.project, profile.region,
-                      f"https://{profile.region}-aiplatform.googleapis.com", credentials,
-                      beta=needs_beta(profile), timeout=timeout)
+    return Connection(project, region, f"https://{region}-aiplatform.googleapis.com",
+                      credentials, beta=beta, timeout=timeout)

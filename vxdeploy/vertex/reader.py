@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from vxdeploy.desired import Desired
+from vxdeploy.desired import MANAGED_BY, TOOL, Desired
 from vxdeploy.live import (
     LiveAlertPolicy,
     LiveDeployedModel,
@@ -94,12 +94,19 @@ def _not_found(error: BaseException) -> bool:
 
 
 def read_endpoint(conn: Connection, endpoint_id: str, state: LiveState) -> LiveEndpoint | None:
-    name = conn.endpoint_name(endpoint_id)
+    """The endpoint and the versions its models serve; None when there is no endpoint."""
+    return read_endpoint_named(conn, conn.endpoint_name(endpoint_id), state)
+
+
+def read_endpoint_named(conn: Connection, name: str, state: LiveState) -> LiveEndpoint | None:
     state.api_calls += 1
     endpoint = call_api(f"get endpoint {name}",
                         lambda: _get_raw(conn.endpoints.get_endpoint, name, conn.timeout))
-    if endpoint is None:
-        return None
+    return None if endpoint is None else live_endpoint(conn, endpoint, state)
+
+
+def live_endpoint(conn: Connection, endpoint: Any, state: LiveState) -> LiveEndpoint:
+    """A GAPIC Endpoint (a GET's or an update's answer) as the one live picture."""
     versions: dict[str, Any] = {}  # one GetModel per distinct deployed version
     deployed = []
     for dm in endpoint.deployed_models:
@@ -127,6 +134,7 @@ def read_endpoint(conn: Connection, endpoint_id: str, state: LiveState) -> LiveE
         inference_timeout_s=timeout or DEFAULT_INFERENCE_TIMEOUT_S,
         psc_project_allowlist=tuple(psc.project_allowlist) if psc else (),
         network=endpoint.network,
+        traffic_written={k: int(v) for k, v in endpoint.traffic_split.items()},
     )
 
 
@@ -251,6 +259,24 @@ def resolve_channels(conn: Connection, wanted: tuple[str, ...],
     by_display = {c.display_name: c.name for c in channels}
     return {w: by_name.get(w) or by_name.get(f"{conn.monitoring_project}/notificationChannels/{w}")
             or by_display.get(w) for w in wanted}
+
+
+def read_owned_model(conn: Connection, model_id: str, state: LiveState) -> str:
+    """The model's name when it exists and this tool made it (destroy deletes only those)."""
+    name = conn.model_name(model_id)
+    state.api_calls += 1
+    model = call_api(f"get model {name}",
+                     lambda: _get_raw(conn.models.get_model, name, conn.timeout))
+    return name if model is not None and dict(model.labels).get(MANAGED_BY) == TOOL else ""
+
+
+def read_destroy_state(conn: Connection, endpoint_id: str, model_id: str) -> LiveState:
+    """What destroy would remove: the endpoint, the tool's model, the endpoint's alerts."""
+    state = LiveState()
+    state.endpoint = read_endpoint(conn, endpoint_id, state)
+    state.owned_model = read_owned_model(conn, model_id, state)
+    state.alert_policies = read_alert_policies(conn, endpoint_id, state)
+    return state
 
 
 def read_live_state(conn: Connection, desired: Desired) -> LiveState:

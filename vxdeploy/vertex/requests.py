@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from vxdeploy.desired import Desired, DesiredAlert
+from vxdeploy.desired import DesiredAlert, DesiredEndpoint, DesiredModel, DesiredResources
 from vxdeploy.profile.model import EndpointKind
+from vxdeploy.verbs import DeployModel
 
 
-def endpoint_message(aip: Any, desired: Desired) -> Any:
+def endpoint_message(aip: Any, want: DesiredEndpoint) -> Any:
     """The Endpoint to create: networking is fixed here, at create time."""
-    want = desired.endpoint
     endpoint = aip.Endpoint(display_name=want.display_name, labels=want.labels)
     if want.kind is not EndpointKind.PUBLIC:
         endpoint.client_connection_config = aip.ClientConnectionConfig(
@@ -36,9 +36,8 @@ def endpoint_message(aip: Any, desired: Desired) -> Any:
     return endpoint
 
 
-def model_message(aip: Any, desired: Desired) -> Any:
+def model_message(aip: Any, want: DesiredModel) -> Any:
     """A Model version: image and container spec are immutable once uploaded."""
-    want = desired.model
     spec = aip.ModelContainerSpec(
         image_uri=want.image_uri,
         env=[aip.EnvVar(name=k, value=v) for k, v in want.env],
@@ -54,8 +53,7 @@ def model_message(aip: Any, desired: Desired) -> Any:
     return model
 
 
-def dedicated_resources(aip: Any, desired: Desired) -> Any:
-    r = desired.resources
+def dedicated_resources(aip: Any, r: DesiredResources) -> Any:
     machine = aip.MachineSpec(machine_type=r.machine_type)
     if r.accelerator_type:
         machine.accelerator_type = getattr(aip.AcceleratorType, r.accelerator_type)
@@ -78,20 +76,21 @@ def dedicated_resources(aip: Any, desired: Desired) -> Any:
     return resources
 
 
-def deployed_model_message(aip: Any, desired: Desired, version_ref: str) -> Any:
+def deployed_model_message(aip: Any, request: DeployModel, version_ref: str) -> Any:
     """The DeployedModel, with the deterministic id that makes a retried deploy detectable."""
     deployed = aip.DeployedModel(
-        id=desired.deployed_model_id,
+        id=request.deployed_model_id,
         model=version_ref,
-        display_name=f"{desired.model.display_name}-{desired.model.fingerprint[:8]}",
-        dedicated_resources=dedicated_resources(aip, desired),
+        display_name=request.display_name,
+        dedicated_resources=dedicated_resources(aip, request.resources),
     )
-    if desired.resources.service_account:
-        deployed.service_account = desired.resources.service_account
+    if request.resources.service_account:
+        deployed.service_account = request.resources.service_account
     return deployed
 
 
-def alert_policy_message(alert: DesiredAlert, channels: list[str], name: str = "") -> Any:
+def alert_policy_message(alert: DesiredAlert, channels: list[str] | tuple[str, ...],
+                         name: str = "") -> Any:
     """A p99 latency or error-rate policy on the endpoint's online prediction metrics."""
     from google.cloud import monitoring_v3
 
@@ -129,7 +128,7 @@ def alert_policy_message(alert: DesiredAlert, channels: list[str], name: str = "
         conditions=[monitoring_v3.AlertPolicy.Condition(
             display_name=f"{alert.kind} above {alert.threshold:g} {unit}",
             condition_threshold=threshold)],
-        notification_channels=channels,
+        notification_channels=list(channels),
         enabled=True,
         documentation=monitoring_v3.AlertPolicy.Documentation(
             content=f"Managed by vxdeploy (profile {alert.labels.get('vxdeploy-endpoint')}). "
