@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vxdeploy.emulator import ownership
+from vxdeploy.emulator.config import EmulatorConfig
 from vxdeploy.emulator.private_files import private_dir
 from vxdeploy.errors import EngineUnavailableError
 from vxdeploy.paths import state_home
@@ -117,9 +118,9 @@ def _start_timeout_s() -> float:
     """How long a starting daemon may take: its own start-up plus restoring the deployed
     models, each bounded by the model servers' ready timeout (they start in parallel)."""
     try:
-        ready = float(os.environ.get("VXDEPLOY_EMULATOR_READY_TIMEOUT_S") or 180)
-    except ValueError:
-        ready = 180.0
+        ready = EmulatorConfig.from_env().ready_timeout_s
+    except ValueError:  # the daemon reports the bad value itself, in its log
+        ready = EmulatorConfig().ready_timeout_s
     return 60.0 + ready
 
 
