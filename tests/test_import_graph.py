@@ -228,3 +228,27 @@ def test_the_reader_sees_load_time_imports_only(monkeypatch, tmp_path, source, c
         "emulator.x": fake / "x.py", "emulator.y": fake / "y.py",
         "apply": tmp_path / "vxdeploy" / "apply.py", "names": tmp_path / "vxdeploy" / "names.py"})
     assert imports_of(source) == expected
+
+
+# Inside the emulator: the services are written against their own contexts
+# (vxdeploy/emulator/context.py), so they name neither the object that composes them nor
+# the HTTP server, not even for type checking or inside a function.
+SERVICES = ("emulator.models_service", "emulator.endpoints_service", "emulator.prediction",
+            "emulator.deployments", "emulator.context")
+COMPOSERS = ("emulator.core", "emulator.server", "emulator.admin")
+
+
+def every_import_of(name: str) -> set[str]:
+    """All modules of ours `name` mentions in any import statement, anywhere in it."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return {internal for target in found if (internal := _internal(target)) is not None}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_does_not_know_the_emulator_that_composes_it(service):
+    assert every_import_of(service) & set(COMPOSERS) == set()
