@@ -25,9 +25,10 @@ LAYERS: list[tuple[str, ...]] = [
     # 1: the profile and the pure math and records over it
     ("profile", "traffic", "rollout_state"),
     # 2: what the profile asks for, what is there, the stable/candidate rule
-    ("roles", "desired", "live", "cost", "modelcheck", "images", "scaffold", "staging"),
+    ("roles", "desired", "live", "cost", "modelcheck", "images", "scaffold", "staging",
+     "packaging"),
     # 3: planning (pure) and the Vertex seam (the only code that speaks GAPIC)
-    ("plan", "render", "saved_plan", "vertex"),
+    ("plan", "verbs", "render", "saved_plan", "vertex"),
     # 4: executing plans and rollouts, building images
     ("apply", "destroy", "rollout", "build"),
     # 5: load, connect, read, plan: what the commands share
