@@ -26,11 +26,11 @@ from vxdeploy.emulator.errors import (
 )
 from vxdeploy.emulator.names import ResourceName, parse, parse_parent
 from vxdeploy.emulator.store import ModelRecord, new_etag
+from vxdeploy.names import DEFAULT_ALIAS
 
 if TYPE_CHECKING:
     from vxdeploy.emulator.context import HasStore, Registry
 
-DEFAULT_ALIAS = "default"
 
 
 def local_artifact_path(uri: str) -> Path | None:
