@@ -85,3 +85,33 @@ def test_interrupted_operations_fail_after_restart(tmp_path):
         assert body["done"] is True and body["error"]["code"] == 10
     finally:
         server.stop()
+
+
+def test_registry_and_endpoint_mutations_survive_a_restart(tmp_path):
+    """Store mutations (create, update, upload, alias move) are on disk when their call
+    returns: a new server on the same state folder sees them."""
+    from google.cloud.aiplatform_v1 import types as t
+    from google.protobuf import field_mask_pb2
+
+    state = tmp_path / "state"
+    server = _start(state)
+    try:
+        v1 = make_clients(server.rest_url)
+        endpoint = create_endpoint(v1, "kept").name
+        v1.endpoints.update_endpoint(endpoint=t.Endpoint(name=endpoint, display_name="renamed",
+                                                         labels={"team": "a"}),
+                                     update_mask=field_mask_pb2.FieldMask(
+                                         paths=["display_name", "labels"]))
+        uploaded = upload(v1, echo_model(v1.types, display_name="kept-model"))
+        model, version = uploaded.model, uploaded.model_version_id
+        v1.models.merge_version_aliases(name=f"{model}@{version}", version_aliases=["blue"])
+    finally:
+        server.stop()
+    again = _start(state)
+    try:
+        v1 = make_clients(again.rest_url)
+        kept = v1.endpoints.get_endpoint(name=endpoint)
+        assert (kept.display_name, dict(kept.labels)) == ("renamed", {"team": "a"})
+        assert "blue" in v1.models.get_model(name=f"{model}@{version}").version_aliases
+    finally:
+        again.stop()

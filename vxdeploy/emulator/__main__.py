@@ -30,7 +30,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from vxdeploy.emulator import storage
+    from vxdeploy.emulator.config import EmulatorConfig
     from vxdeploy.emulator.server import EmulatorServer
+
+    try:
+        config = EmulatorConfig.from_env()
+    except ValueError as error:
+        print(f"python -m vxdeploy.emulator: {error}", file=sys.stderr)
+        return 2
 
     # The local Cloud Storage runs beside the emulator: gs:// artifacts resolve against it
     # and every model server inherits STORAGE_EMULATOR_HOST.
@@ -38,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[storage.ENV] = gcs.url
 
     server = EmulatorServer(args.state_dir, port=args.port, seed=args.seed,
-                            monitoring=not args.no_monitoring)
+                            monitoring=not args.no_monitoring, config=config)
     done = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

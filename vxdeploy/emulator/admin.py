@@ -11,13 +11,14 @@ import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from vxdeploy.emulator.constants import ADMIN_PREFIX
 from vxdeploy.emulator.errors import ApiError
 from vxdeploy.emulator.faults import ModelFault
 
 if TYPE_CHECKING:
     from vxdeploy.emulator.server import EmulatorServer
 
-PREFIX = "/_emulator"
+PREFIX = ADMIN_PREFIX
 
 ROUTES = {
     ("GET", "/health"): "liveness",

@@ -14,6 +14,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
+from vxdeploy.emulator.constants import ADMIN_PREFIX
+
 
 class EmulatorAdminError(RuntimeError):
     pass
@@ -27,7 +29,7 @@ class EmulatorAdmin:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
               query: dict[str, Any] | None = None) -> Any:
-        url = f"{self.rest_url}/_emulator/{path}"
+        url = f"{self.rest_url}{ADMIN_PREFIX}/{path}"
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         data = json.dumps(body or {}).encode() if method != "GET" else None

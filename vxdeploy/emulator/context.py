@@ -1,50 +1,59 @@
 """What each service is given: only the parts of the emulator it uses.
 
-The services are functions of (context, request, version). Typing them against these
-protocols rather than the whole `Emulator` keeps each one honest about its dependencies
-(the Model Registry never touches model servers) and lets a test hand a service just a
-store and an operation manager.
+The services are functions of (context, request, version). Each service gets a small
+context of its own, built once by `core.Emulator`, rather than the whole emulator: the
+Model Registry never touches model servers, the EndpointService gets the store, the
+operations and the deployment runtime, and a test can hand a service just those. Helpers
+shared by several services are typed against the narrow protocols (`HasStore`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from google.cloud.aiplatform_v1beta1 import types as t
-
+    from vxdeploy.emulator.deployments import DeploymentRuntime
     from vxdeploy.emulator.operations import OperationManager
-    from vxdeploy.emulator.serving import Deployment, ModelServers
+    from vxdeploy.emulator.prediction import Router
     from vxdeploy.emulator.store import StateStore
 
 
 class HasStore(Protocol):
     """Reads and writes of resources."""
 
-    store: StateStore
+    @property
+    def store(self) -> StateStore: ...
 
 
 class HasOperations(Protocol):
     """Long-running operations only (the Operations mixin RPCs)."""
 
-    ops: OperationManager
+    @property
+    def ops(self) -> OperationManager: ...
 
 
-class Registry(HasStore, HasOperations, Protocol):
+@dataclass(frozen=True)
+class Registry:
     """ModelService: resources, operations and the uploads still being registered."""
 
-    pending_models: set[str]
+    store: StateStore
+    ops: OperationManager
+    pending_models: set[str] = field(default_factory=set)
 
 
-class Deployer(HasStore, HasOperations, Protocol):
-    """EndpointService: resources, operations and the model servers it starts and stops."""
+@dataclass(frozen=True)
+class Deployer:
+    """EndpointService: resources, operations and the runtime that runs deployed models."""
 
-    servers: ModelServers
-    deploying: dict[str, set[str]]
+    store: StateStore
+    ops: OperationManager
+    runtime: DeploymentRuntime
 
-    def replicas_for(self, dm: t.DeployedModel) -> int: ...
 
-    def deployment_for(self, endpoint_name: str, dm: t.DeployedModel, model: t.Model,
-                       storage_uri: str) -> Deployment: ...
+@dataclass(frozen=True)
+class Predictor:
+    """PredictionService's non-streaming RPCs (Explain): resources and the router."""
 
-    def start_deployment(self, deployment: Deployment, dm: t.DeployedModel) -> Any: ...
+    store: StateStore
+    router: Router

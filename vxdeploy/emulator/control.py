@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from vxdeploy.emulator import ownership
+from vxdeploy.emulator.config import EmulatorConfig
+from vxdeploy.emulator.constants import ADMIN_PREFIX
 from vxdeploy.emulator.private_files import private_dir
 from vxdeploy.errors import EngineUnavailableError
 from vxdeploy.paths import state_home
@@ -65,7 +67,7 @@ def _pid_alive(pid: int) -> bool:
 def _healthy(rest_url: str, timeout: float = 1.0) -> bool:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(f"{rest_url}/_emulator/health", timeout=timeout) as response:
+        with opener.open(f"{rest_url}{ADMIN_PREFIX}/health", timeout=timeout) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -117,9 +119,9 @@ def _start_timeout_s() -> float:
     """How long a starting daemon may take: its own start-up plus restoring the deployed
     models, each bounded by the model servers' ready timeout (they start in parallel)."""
     try:
-        ready = float(os.environ.get("VXDEPLOY_EMULATOR_READY_TIMEOUT_S") or 180)
-    except ValueError:
-        ready = 180.0
+        ready = EmulatorConfig.from_env().ready_timeout_s
+    except ValueError:  # the daemon reports the bad value itself, in its log
+        ready = EmulatorConfig().ready_timeout_s
     return 60.0 + ready
 
 
@@ -214,5 +216,5 @@ def _is_zombie(pid: int) -> bool:
 def admin_get(info: EmulatorInfo, path: str, timeout: float = 5.0) -> Any:
     """GET a JSON document from the daemon's admin surface (`/_emulator/...`)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"{info.rest_url}/_emulator/{path.lstrip('/')}", timeout=timeout) as resp:
+    with opener.open(f"{info.rest_url}{ADMIN_PREFIX}/{path.lstrip('/')}", timeout=timeout) as resp:
         return json.loads(resp.read())

@@ -7,13 +7,13 @@ checked by Vertex's rules and replaced, never merged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from google.cloud.aiplatform_v1beta1 import types as t
 
 from vxdeploy.emulator import models_service, rules
+from vxdeploy.emulator.deployments import is_scale_to_zero
 from vxdeploy.emulator.errors import (
     ApiError,
     bad_field,
@@ -42,9 +42,9 @@ def _endpoint_id(endpoint_name: str) -> str:
     return endpoint_name.rsplit("/", 1)[-1]
 
 
-def get_endpoint_record(emu: HasStore, name: str, field: str = "name") -> t.Endpoint:
+def get_endpoint_record(ctx: HasStore, name: str, field: str = "name") -> t.Endpoint:
     rname = parse(name, "endpoints", field)
-    endpoint = emu.store.endpoints.get(rname.base)
+    endpoint = ctx.store.endpoints.get(rname.base)
     if endpoint is None:
         raise not_found(rname.base, "Endpoint")
     return endpoint
@@ -67,7 +67,7 @@ def _touch(endpoint: t.Endpoint) -> None:
     endpoint.etag = new_etag()
 
 
-def create_endpoint(emu: Deployer, request: t.CreateEndpointRequest, version: str) -> Any:
+def create_endpoint(ctx: Deployer, request: t.CreateEndpointRequest, version: str) -> Any:
     parse_parent(request.parent)
     endpoint = t.Endpoint(request.endpoint)
     rules.require(bool(endpoint.display_name), "Endpoint.display_name is required.",
@@ -76,7 +76,7 @@ def create_endpoint(emu: Deployer, request: t.CreateEndpointRequest, version: st
     if endpoint.network and endpoint.private_service_connect_config.enable_private_service_connect:
         raise invalid("network and private_service_connect_config are mutually exclusive.",
                       "endpoint.network")
-    with emu.store.transaction():
+    with ctx.store.transaction():
         if request.endpoint_id:
             if not rules.ENDPOINT_ID.match(request.endpoint_id):
                 raise bad_field("endpoint_id", f"endpoint_id {request.endpoint_id!r} is invalid: "
@@ -85,9 +85,9 @@ def create_endpoint(emu: Deployer, request: t.CreateEndpointRequest, version: st
                                 "with a letter or digit.")
             endpoint_id = request.endpoint_id
         else:
-            endpoint_id = emu.store.new_id()
+            endpoint_id = ctx.store.new_id()
         name = f"{request.parent}/endpoints/{endpoint_id}"
-        if name in emu.store.endpoints:
+        if name in ctx.store.endpoints:
             raise ApiError("ALREADY_EXISTS", f'Endpoint "{name}" already exists.')
         now = datetime.now(tz=UTC)
         endpoint.name = name
@@ -96,30 +96,30 @@ def create_endpoint(emu: Deployer, request: t.CreateEndpointRequest, version: st
         endpoint.create_time = now
         endpoint.update_time = now
         endpoint.etag = new_etag()
-        emu.store.endpoints[name] = endpoint
+        ctx.store.endpoints[name] = endpoint
         result = t.Endpoint(endpoint)
-    return emu.ops.start(parent=name, version=version,
+    return ctx.ops.start(parent=name, version=version,
                          metadata=t.CreateEndpointOperationMetadata(), work=lambda: result)
 
 
-def get_endpoint(emu: Deployer, request: t.GetEndpointRequest, version: str) -> t.Endpoint:
-    with emu.store.lock:
-        return t.Endpoint(get_endpoint_record(emu, request.name))
+def get_endpoint(ctx: Deployer, request: t.GetEndpointRequest, version: str) -> t.Endpoint:
+    with ctx.store.lock:
+        return t.Endpoint(get_endpoint_record(ctx, request.name))
 
 
-def list_endpoints(emu: Deployer, request: t.ListEndpointsRequest, version: str,
+def list_endpoints(ctx: Deployer, request: t.ListEndpointsRequest, version: str,
                    order_by: str = "") -> t.ListEndpointsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
-    with emu.store.lock:
-        endpoints = [t.Endpoint(ep) for name, ep in emu.store.endpoints.items()
+    with ctx.store.lock:
+        endpoints = [t.Endpoint(ep) for name, ep in ctx.store.endpoints.items()
                      if name.startswith(request.parent + "/") and match(ep)]
     endpoints = rules.order(endpoints, order_by, lambda ep: (ep.create_time, ep.name))
     page, token = rules.paginate(endpoints, request.page_size, request.page_token)
     return t.ListEndpointsResponse(endpoints=page, next_page_token=token)
 
 
-def update_endpoint(emu: Deployer, request: t.UpdateEndpointRequest, version: str) -> t.Endpoint:
+def update_endpoint(ctx: Deployer, request: t.UpdateEndpointRequest, version: str) -> t.Endpoint:
     paths = list(request.update_mask.paths)
     rules.require(bool(paths), "update_mask is required; updatable fields: "
                   f"{', '.join(UPDATABLE)}.", "update_mask")
@@ -127,8 +127,8 @@ def update_endpoint(emu: Deployer, request: t.UpdateEndpointRequest, version: st
         if path not in UPDATABLE:
             raise invalid(f"update_mask path {path!r} cannot be updated; updatable fields: "
                           f"{', '.join(UPDATABLE)}.", "update_mask")
-    with emu.store.transaction():
-        endpoint = get_endpoint_record(emu, request.endpoint.name, "endpoint.name")
+    with ctx.store.transaction():
+        endpoint = get_endpoint_record(ctx, request.endpoint.name, "endpoint.name")
         if request.endpoint.etag and request.endpoint.etag != endpoint.etag:
             raise ApiError("ABORTED", f"The etag {request.endpoint.etag!r} does not match the "
                            f"current etag of {endpoint.name}: it was changed since you read it. "
@@ -149,9 +149,9 @@ def update_endpoint(emu: Deployer, request: t.UpdateEndpointRequest, version: st
         return t.Endpoint(endpoint)
 
 
-def delete_endpoint(emu: Deployer, request: t.DeleteEndpointRequest, version: str) -> Any:
-    with emu.store.lock:
-        endpoint = get_endpoint_record(emu, request.name)
+def delete_endpoint(ctx: Deployer, request: t.DeleteEndpointRequest, version: str) -> Any:
+    with ctx.store.lock:
+        endpoint = get_endpoint_record(ctx, request.name)
         if endpoint.deployed_models:
             raise failed_precondition(
                 f"Endpoint {endpoint.name} still has deployed models "
@@ -159,10 +159,10 @@ def delete_endpoint(emu: Deployer, request: t.DeleteEndpointRequest, version: st
         name = endpoint.name
 
     def work() -> None:
-        with emu.store.transaction():
-            emu.store.endpoints.pop(name, None)
+        with ctx.store.transaction():
+            ctx.store.endpoints.pop(name, None)
 
-    return emu.ops.start(parent=name, version=version, metadata=t.DeleteOperationMetadata(),
+    return ctx.ops.start(parent=name, version=version, metadata=t.DeleteOperationMetadata(),
                          work=work)
 
 
@@ -182,21 +182,16 @@ def _check_resources(dm: t.DeployedModel, version: str) -> None:
     rules.check_scale_to_zero(resources, "deployed_model.dedicated_resources", version=version)
 
 
-def is_scale_to_zero(dm: t.DeployedModel) -> bool:
-    return (dm.dedicated_resources.min_replica_count == 0
-            and "scale_to_zero_spec" in dm.dedicated_resources)
-
-
-def deploy_model(emu: Deployer, request: t.DeployModelRequest, version: str) -> Any:
+def deploy_model(ctx: Deployer, request: t.DeployModelRequest, version: str) -> Any:
     dm = t.DeployedModel(request.deployed_model)
     split = dict(request.traffic_split)
     _check_resources(dm, version)
-    with emu.store.lock:
-        endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
+    with ctx.store.lock:
+        endpoint = get_endpoint_record(ctx, request.endpoint, "endpoint")
         endpoint_name = endpoint.name
-        _rname, _record, model = models_service.resolve(emu, dm.model, "deployed_model.model")
+        _rname, _record, model = models_service.resolve(ctx, dm.model, "deployed_model.model")
         existing = [d.id for d in endpoint.deployed_models]
-        in_flight = emu.deploying.setdefault(endpoint_name, set())
+        in_flight = ctx.runtime.deploying.setdefault(endpoint_name, set())
         if dm.id:
             if not rules.DEPLOYED_MODEL_ID.match(dm.id):
                 raise invalid(f"deployed_model.id {dm.id!r} is invalid: 1-10 digits.",
@@ -205,7 +200,7 @@ def deploy_model(emu: Deployer, request: t.DeployModelRequest, version: str) -> 
                 raise ApiError("ALREADY_EXISTS", f"DeployedModel {dm.id} already exists in "
                                f"{endpoint_name}.")
         else:
-            dm.id = emu.store.new_deployed_model_id()
+            dm.id = ctx.store.new_deployed_model_id()
         rules.check_split(split, existing, "traffic_split", allow_zero_key=True)
         if is_scale_to_zero(dm) and (existing or in_flight):
             raise invalid("A scale-to-zero deployment must be the only model on its endpoint.",
@@ -222,21 +217,21 @@ def deploy_model(emu: Deployer, request: t.DeployModelRequest, version: str) -> 
         if endpoint.private_service_connect_config.enable_private_service_connect:
             dm.private_endpoints = t.PrivateEndpoints(
                 service_attachment=service_attachment(endpoint_name, dm.id))
-        storage_uri = emu.store.artifacts.get(f"{model.name}@{model.version_id}", "")
+        storage_uri = ctx.store.artifacts.get(f"{model.name}@{model.version_id}", "")
         model_copy = t.Model(model)
         try:  # bad serving labels fail the call itself, before any operation exists
-            deployment = emu.deployment_for(endpoint_name, dm, model_copy, storage_uri)
+            deployment = ctx.runtime.deployment_for(endpoint_name, dm, model_copy, storage_uri)
         except ValueError as error:
             in_flight.discard(dm.id)
             raise invalid(str(error), "deployed_model.model") from error
 
     def work() -> t.DeployModelResponse:
         try:
-            emu.start_deployment(deployment, dm)
-            with emu.store.transaction():
-                current = emu.store.endpoints.get(endpoint_name)
+            ctx.runtime.start_deployment(deployment, dm)
+            with ctx.store.transaction():
+                current = ctx.store.endpoints.get(endpoint_name)
                 if current is None:
-                    emu.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm.id}")
+                    ctx.runtime.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm.id}")
                     raise ApiError("NOT_FOUND", f'Endpoint "{endpoint_name}" was deleted.')
                 current.deployed_models = [*current.deployed_models, dm]
                 if split:
@@ -245,16 +240,16 @@ def deploy_model(emu: Deployer, request: t.DeployModelRequest, version: str) -> 
                 _touch(current)
             return t.DeployModelResponse(deployed_model=dm)
         finally:
-            with emu.store.lock:
-                emu.deploying.get(endpoint_name, set()).discard(dm.id)
+            with ctx.store.lock:
+                ctx.runtime.deploying.get(endpoint_name, set()).discard(dm.id)
 
-    return emu.ops.start(parent=endpoint_name, version=version,
+    return ctx.ops.start(parent=endpoint_name, version=version,
                          metadata=t.DeployModelOperationMetadata(), work=work)
 
 
-def undeploy_model(emu: Deployer, request: t.UndeployModelRequest, version: str) -> Any:
-    with emu.store.lock:
-        endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
+def undeploy_model(ctx: Deployer, request: t.UndeployModelRequest, version: str) -> Any:
+    with ctx.store.lock:
+        endpoint = get_endpoint_record(ctx, request.endpoint, "endpoint")
         dm = _deployed(endpoint, request.deployed_model_id)
         if dm is None:
             raise not_found(f"{endpoint.name}/deployedModels/{request.deployed_model_id}",
@@ -280,20 +275,20 @@ def undeploy_model(emu: Deployer, request: t.UndeployModelRequest, version: str)
         dm_id = dm.id
 
     def work() -> t.UndeployModelResponse:
-        with emu.store.transaction():
-            current = emu.store.endpoints.get(endpoint_name)
+        with ctx.store.transaction():
+            current = ctx.store.endpoints.get(endpoint_name)
             if current is not None:
                 current.deployed_models = [d for d in current.deployed_models if d.id != dm_id]
                 current.traffic_split = new_split if current.deployed_models else {}
                 _touch(current)
-        emu.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm_id}")
+        ctx.runtime.servers.stop(f"{_endpoint_id(endpoint_name)}/{dm_id}")
         return t.UndeployModelResponse()
 
-    return emu.ops.start(parent=endpoint_name, version=version,
+    return ctx.ops.start(parent=endpoint_name, version=version,
                          metadata=t.UndeployModelOperationMetadata(), work=work)
 
 
-def mutate_deployed_model(emu: Deployer, request: t.MutateDeployedModelRequest,
+def mutate_deployed_model(ctx: Deployer, request: t.MutateDeployedModelRequest,
                           version: str) -> Any:
     paths = list(request.update_mask.paths)
     rules.require(bool(paths), "update_mask is required; mutable fields: "
@@ -302,8 +297,8 @@ def mutate_deployed_model(emu: Deployer, request: t.MutateDeployedModelRequest,
         if path not in MUTABLE_DEPLOYED:
             raise invalid(f"update_mask path {path!r} cannot be mutated; mutable fields: "
                           f"{', '.join(MUTABLE_DEPLOYED)}.", "update_mask")
-    with emu.store.lock:
-        endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
+    with ctx.store.lock:
+        endpoint = get_endpoint_record(ctx, request.endpoint, "endpoint")
         current = _deployed(endpoint, request.deployed_model.id)
         if current is None:
             raise not_found(f"{endpoint.name}/deployedModels/{request.deployed_model.id}",
@@ -320,12 +315,12 @@ def mutate_deployed_model(emu: Deployer, request: t.MutateDeployedModelRequest,
         endpoint_name = endpoint.name
 
     def work() -> t.MutateDeployedModelResponse:
-        replicas = emu.replicas_for(updated)
+        replicas = ctx.runtime.replicas_for(updated)
         key = f"{_endpoint_id(endpoint_name)}/{updated.id}"
         if not is_scale_to_zero(updated):
-            emu.servers.scale(key, replicas)
-        with emu.store.transaction():
-            live = emu.store.endpoints.get(endpoint_name)
+            ctx.runtime.servers.scale(key, replicas)
+        with ctx.store.transaction():
+            live = ctx.store.endpoints.get(endpoint_name)
             if live is None:
                 raise ApiError("NOT_FOUND", f'Endpoint "{endpoint_name}" was deleted.')
             live.deployed_models = [updated if d.id == updated.id else d
@@ -333,19 +328,19 @@ def mutate_deployed_model(emu: Deployer, request: t.MutateDeployedModelRequest,
             _touch(live)
         return t.MutateDeployedModelResponse(deployed_model=updated)
 
-    return emu.ops.start(parent=endpoint_name, version=version,
+    return ctx.ops.start(parent=endpoint_name, version=version,
                          metadata=t.MutateDeployedModelOperationMetadata(), work=work)
 
 
-def get_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
-    return emu.ops.get(request.name)
+def get_operation(ctx: HasOperations, request: Any, version: str) -> dict[str, Any]:
+    return ctx.ops.get(request.name)
 
 
-def list_operations(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
+def list_operations(ctx: HasOperations, request: Any, version: str) -> dict[str, Any]:
     if request.filter:
         raise invalid("ListOperations filters are not supported by the local emulator.",
                       "filter")
-    operations = emu.ops.list(request.name)
+    operations = ctx.ops.list(request.name)
     page, token = rules.paginate(operations, request.page_size, request.page_token)
     out: dict[str, Any] = {"operations": page}
     if token:
@@ -353,28 +348,13 @@ def list_operations(emu: HasOperations, request: Any, version: str) -> dict[str,
     return out
 
 
-def wait_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
+def wait_operation(ctx: HasOperations, request: Any, version: str) -> dict[str, Any]:
     timeout = request.timeout.ToTimedelta().total_seconds() \
         if request.HasField("timeout") else None
-    return emu.ops.wait_for(request.name, timeout)
+    return ctx.ops.wait_for(request.name, timeout)
 
 
-def cancel_operation(emu: HasOperations, request: Any, version: str) -> dict[str, Any]:
-    emu.ops.cancel(request.name)
+def cancel_operation(ctx: HasOperations, request: Any, version: str) -> dict[str, Any]:
+    ctx.ops.cancel(request.name)
     return {}  # google.protobuf.Empty
 
-
-HANDLERS: dict[str, Callable[..., Any]] = {
-    "CreateEndpoint": create_endpoint,
-    "GetEndpoint": get_endpoint,
-    "ListEndpoints": list_endpoints,
-    "UpdateEndpoint": update_endpoint,
-    "DeleteEndpoint": delete_endpoint,
-    "DeployModel": deploy_model,
-    "UndeployModel": undeploy_model,
-    "MutateDeployedModel": mutate_deployed_model,
-    "GetOperation": get_operation,
-    "ListOperations": list_operations,
-    "WaitOperation": wait_operation,
-    "CancelOperation": cancel_operation,
-}

@@ -9,7 +9,6 @@ server reads a snapshot that later edits of the source folder cannot change.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,11 +26,11 @@ from vxdeploy.emulator.errors import (
 )
 from vxdeploy.emulator.names import ResourceName, parse, parse_parent
 from vxdeploy.emulator.store import ModelRecord, new_etag
+from vxdeploy.names import DEFAULT_ALIAS
 
 if TYPE_CHECKING:
     from vxdeploy.emulator.context import HasStore, Registry
 
-DEFAULT_ALIAS = "default"
 
 
 def local_artifact_path(uri: str) -> Path | None:
@@ -44,11 +43,11 @@ def local_artifact_path(uri: str) -> Path | None:
     return None
 
 
-def resolve(emu: HasStore, name: str, field: str = "name") -> tuple[ResourceName, ModelRecord,
+def resolve(ctx: HasStore, name: str, field: str = "name") -> tuple[ResourceName, ModelRecord,
                                                                        t.Model]:
     """A model name (with optional @version or @alias) -> its record and version."""
     rname = parse(name, "models", field)
-    record = emu.store.models.get(rname.base)
+    record = ctx.store.models.get(rname.base)
     if record is None:
         raise not_found(rname.base, "Model")
     ref = rname.version or DEFAULT_ALIAS
@@ -60,11 +59,11 @@ def resolve(emu: HasStore, name: str, field: str = "name") -> tuple[ResourceName
     raise not_found(name, "Model version")
 
 
-def view(emu: HasStore, model: t.Model) -> t.Model:
+def view(ctx: HasStore, model: t.Model) -> t.Model:
     """The Model as clients see it: output-only `deployed_models` filled from endpoints."""
     out = t.Model(model)
     refs = []
-    for endpoint in emu.store.endpoints.values():
+    for endpoint in ctx.store.endpoints.values():
         for dm in endpoint.deployed_models:
             if dm.model == model.name and dm.model_version_id == model.version_id:
                 refs.append(t.DeployedModelRef(endpoint=endpoint.name, deployed_model_id=dm.id))
@@ -118,11 +117,11 @@ def _check_model(model: t.Model) -> None:
                           "gs://bucket/path, file:///path or a local path.", "model.artifact_uri")
 
 
-def upload_model(emu: Registry, request: t.UploadModelRequest, version: str) -> Any:
+def upload_model(ctx: Registry, request: t.UploadModelRequest, version: str) -> Any:
     project, location = parse_parent(request.parent)
     model = t.Model(request.model)
     _check_model(model)
-    with emu.store.lock:
+    with ctx.store.lock:
         if request.parent_model:
             if request.model_id:
                 raise invalid("model_id and parent_model cannot both be set.", "model_id")
@@ -130,7 +129,7 @@ def upload_model(emu: Registry, request: t.UploadModelRequest, version: str) -> 
             if rname.parent != request.parent:
                 raise invalid("parent_model must be in the request's parent location.",
                               "parent_model")
-            if rname.base not in emu.store.models:
+            if rname.base not in ctx.store.models:
                 raise not_found(rname.base, "Model")
             model_name = rname.base
         else:
@@ -138,33 +137,33 @@ def upload_model(emu: Registry, request: t.UploadModelRequest, version: str) -> 
                 raise bad_field("model_id", f"model_id {request.model_id!r} is invalid: up to 63 "
                                 "characters of [a-z0-9_-]; the first cannot be a number or "
                                 "hyphen.")
-            model_id = request.model_id or emu.store.new_id()
+            model_id = request.model_id or ctx.store.new_id()
             model_name = f"{request.parent}/models/{model_id}"
-            if model_name in emu.store.models or model_name in emu.pending_models:
+            if model_name in ctx.store.models or model_name in ctx.pending_models:
                 raise ApiError("ALREADY_EXISTS", f'Model "{model_name}" already exists.')
-            emu.pending_models.add(model_name)
+            ctx.pending_models.add(model_name)
 
     def work() -> t.UploadModelResponse:
         try:
-            return _register(emu, model, model_name, project, location)
+            return _register(ctx, model, model_name, project, location)
         finally:
-            emu.pending_models.discard(model_name)
+            ctx.pending_models.discard(model_name)
 
     metadata = t.UploadModelOperationMetadata()
-    return emu.ops.start(parent=model_name, version=version, metadata=metadata, work=work)
+    return ctx.ops.start(parent=model_name, version=version, metadata=metadata, work=work)
 
 
-def _register(emu: Registry, model: t.Model, model_name: str, project: str,
+def _register(ctx: Registry, model: t.Model, model_name: str, project: str,
               location: str) -> t.UploadModelResponse:
-    with emu.store.lock:
-        record = emu.store.models.get(model_name) or ModelRecord()
+    with ctx.store.lock:
+        record = ctx.store.models.get(model_name) or ModelRecord()
         version_id = str(record.next_version)
         record.next_version += 1
     copy = ""
     if model.artifact_uri:
         local = local_artifact_path(model.artifact_uri)
         if local is not None:
-            target = emu.store.state_dir / "artifacts" / model_name.rsplit("/", 1)[-1] / version_id
+            target = ctx.store.state_dir / "artifacts" / model_name.rsplit("/", 1)[-1] / version_id
             if target.exists():
                 shutil.rmtree(target)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -187,49 +186,49 @@ def _register(emu: Registry, model: t.Model, model_name: str, project: str,
     model.etag = new_etag()
     model.supported_deployment_resources_types = [
         t.Model.DeploymentResourcesType.DEDICATED_RESOURCES]  # type: ignore[list-item]
-    with emu.store.transaction():
-        record = emu.store.models.setdefault(model_name, record)
+    with ctx.store.transaction():
+        record = ctx.store.models.setdefault(model_name, record)
         first = not record.versions
         model.create_time = now if first else next(iter(record.versions.values())).create_time
         record.versions[version_id] = model
         _move_aliases(record, model, ([DEFAULT_ALIAS] if first else []) + requested_aliases)
-        emu.store.artifacts[f"{model_name}@{version_id}"] = copy
+        ctx.store.artifacts[f"{model_name}@{version_id}"] = copy
     return t.UploadModelResponse(model=model_name, model_version_id=version_id)
 
 
-def get_model(emu: Registry, request: t.GetModelRequest, version: str) -> t.Model:
-    with emu.store.lock:
-        _rname, _record, model = resolve(emu, request.name)
-        return view(emu, model)
+def get_model(ctx: Registry, request: t.GetModelRequest, version: str) -> t.Model:
+    with ctx.store.lock:
+        _rname, _record, model = resolve(ctx, request.name)
+        return view(ctx, model)
 
 
-def list_models(emu: Registry, request: t.ListModelsRequest, version: str,
+def list_models(ctx: Registry, request: t.ListModelsRequest, version: str,
                 order_by: str = "") -> t.ListModelsResponse:
     parse_parent(request.parent)
     match = rules.parse_filter(request.filter)
-    with emu.store.lock:
+    with ctx.store.lock:
         models = []
-        for name, record in emu.store.models.items():
+        for name, record in ctx.store.models.items():
             if not name.startswith(request.parent + "/"):
                 continue
             default = next((m for m in record.versions.values()
                             if DEFAULT_ALIAS in m.version_aliases), None)
             if default is not None and match(default):
-                models.append(view(emu, default))
+                models.append(view(ctx, default))
     models = rules.order(models, order_by, lambda m: (m.create_time, m.name))
     page, token = rules.paginate(models, request.page_size, request.page_token)
     return t.ListModelsResponse(models=page, next_page_token=token)
 
 
-def list_model_versions(emu: Registry, request: t.ListModelVersionsRequest, version: str,
+def list_model_versions(ctx: Registry, request: t.ListModelVersionsRequest, version: str,
                         order_by: str = "") -> t.ListModelVersionsResponse:
     match = rules.parse_filter(request.filter)
-    with emu.store.lock:
+    with ctx.store.lock:
         rname = parse(request.name, "models")
-        record = emu.store.models.get(rname.base)
+        record = ctx.store.models.get(rname.base)
         if record is None:
             raise not_found(rname.base, "Model")
-        models = [view(emu, m) for m in record.versions.values() if match(m)]
+        models = [view(ctx, m) for m in record.versions.values() if match(m)]
     models = rules.order(models, order_by, lambda m: int(m.version_id))
     page, token = rules.paginate(models, request.page_size, request.page_token)
     return t.ListModelVersionsResponse(models=page, next_page_token=token)
@@ -241,7 +240,7 @@ MODEL_UPDATABLE = ("display_name", "description", "labels")
 VERSION_UPDATABLE = ("version_description",)
 
 
-def update_model(emu: Registry, request: t.UpdateModelRequest, version: str) -> t.Model:
+def update_model(ctx: Registry, request: t.UpdateModelRequest, version: str) -> t.Model:
     paths = list(request.update_mask.paths)
     allowed = (*MODEL_UPDATABLE, *VERSION_UPDATABLE)
     rules.require(bool(paths), f"update_mask is required; updatable fields: "
@@ -256,8 +255,8 @@ def update_model(emu: Registry, request: t.UpdateModelRequest, version: str) -> 
                       "model.display_name")
     if "labels" in paths:
         rules.check_labels(dict(new.labels), "model.labels")
-    with emu.store.transaction():
-        _rname, record, model = resolve(emu, new.name, "model.name")
+    with ctx.store.transaction():
+        _rname, record, model = resolve(ctx, new.name, "model.name")
         if new.etag and new.etag != model.etag:
             raise ApiError("ABORTED", f"The etag {new.etag!r} does not match the current etag "
                            f"of {model.name}@{model.version_id}: it was changed since you read "
@@ -270,69 +269,69 @@ def update_model(emu: Registry, request: t.UpdateModelRequest, version: str) -> 
                 target.update_time = now
                 target.etag = new_etag()
         model.version_update_time = now
-        return view(emu, model)
+        return view(ctx, model)
 
 
-def merge_version_aliases(emu: Registry, request: t.MergeVersionAliasesRequest,
+def merge_version_aliases(ctx: Registry, request: t.MergeVersionAliasesRequest,
                           version: str) -> t.Model:
     rules.require(bool(request.version_aliases), "version_aliases must not be empty.",
                   "version_aliases")
-    with emu.store.transaction():
-        rname, record, model = resolve(emu, request.name)
+    with ctx.store.transaction():
+        rname, record, model = resolve(ctx, request.name)
         if rname.version is None:
             raise invalid("name must name a version: models/ID@VERSION.", "name")
         _move_aliases(record, model, list(request.version_aliases))
         now = datetime.now(tz=UTC)
         model.version_update_time = now
         model.etag = new_etag()
-        return view(emu, model)
+        return view(ctx, model)
 
 
-def _deployed_refs(emu: HasStore, model_name: str, version_id: str | None) -> list[str]:
+def _deployed_refs(ctx: HasStore, model_name: str, version_id: str | None) -> list[str]:
     found = []
-    for endpoint in emu.store.endpoints.values():
+    for endpoint in ctx.store.endpoints.values():
         for dm in endpoint.deployed_models:
             if dm.model == model_name and version_id in (None, dm.model_version_id):
                 found.append(f"{endpoint.name} (deployed model {dm.id})")
     return found
 
 
-def delete_model(emu: Registry, request: t.DeleteModelRequest, version: str) -> Any:
-    with emu.store.lock:
+def delete_model(ctx: Registry, request: t.DeleteModelRequest, version: str) -> Any:
+    with ctx.store.lock:
         rname = parse(request.name, "models")
         if rname.version is not None:
             raise invalid("DeleteModel takes a model without @version; use DeleteModelVersion.",
                           "name")
-        if rname.base not in emu.store.models:
+        if rname.base not in ctx.store.models:
             raise not_found(rname.base, "Model")
-        deployed = _deployed_refs(emu, rname.base, None)
+        deployed = _deployed_refs(ctx, rname.base, None)
         if deployed:
             raise failed_precondition(
                 f"Model {rname.base} cannot be deleted: it is deployed to "
                 f"{', '.join(deployed)}. Undeploy it first.")
 
     def work() -> None:
-        with emu.store.transaction():
-            emu.store.models.pop(rname.base, None)
-            for key in [k for k in emu.store.artifacts if k.startswith(rname.base + "@")]:
-                del emu.store.artifacts[key]
-        shutil.rmtree(emu.store.state_dir / "artifacts" / rname.id, ignore_errors=True)
+        with ctx.store.transaction():
+            ctx.store.models.pop(rname.base, None)
+            for key in [k for k in ctx.store.artifacts if k.startswith(rname.base + "@")]:
+                del ctx.store.artifacts[key]
+        shutil.rmtree(ctx.store.state_dir / "artifacts" / rname.id, ignore_errors=True)
 
-    return emu.ops.start(parent=rname.base, version=version,
+    return ctx.ops.start(parent=rname.base, version=version,
                          metadata=t.DeleteOperationMetadata(), work=work)
 
 
-def delete_model_version(emu: Registry, request: t.DeleteModelVersionRequest,
+def delete_model_version(ctx: Registry, request: t.DeleteModelVersionRequest,
                          version: str) -> Any:
-    with emu.store.lock:
-        rname, record, model = resolve(emu, request.name)
+    with ctx.store.lock:
+        rname, record, model = resolve(ctx, request.name)
         if rname.version is None:
             raise invalid("name must name a version: models/ID@VERSION.", "name")
         if DEFAULT_ALIAS in model.version_aliases:
             raise failed_precondition(
                 f"Version {model.version_id} of {rname.base} holds the default alias and cannot "
                 "be deleted; move the alias with MergeVersionAliases or delete the Model.")
-        deployed = _deployed_refs(emu, rname.base, model.version_id)
+        deployed = _deployed_refs(ctx, rname.base, model.version_id)
         if deployed:
             raise failed_precondition(
                 f"Version {model.version_id} of {rname.base} is deployed to "
@@ -340,23 +339,12 @@ def delete_model_version(emu: Registry, request: t.DeleteModelVersionRequest,
         version_id = model.version_id
 
     def work() -> None:
-        with emu.store.transaction():
+        with ctx.store.transaction():
             record.versions.pop(version_id, None)
-            emu.store.artifacts.pop(f"{rname.base}@{version_id}", None)
-        shutil.rmtree(emu.store.state_dir / "artifacts" / rname.id / version_id,
+            ctx.store.artifacts.pop(f"{rname.base}@{version_id}", None)
+        shutil.rmtree(ctx.store.state_dir / "artifacts" / rname.id / version_id,
                       ignore_errors=True)
 
-    return emu.ops.start(parent=rname.base, version=version,
+    return ctx.ops.start(parent=rname.base, version=version,
                          metadata=t.DeleteOperationMetadata(), work=work)
 
-
-HANDLERS: dict[str, Callable[..., Any]] = {
-    "UploadModel": upload_model,
-    "GetModel": get_model,
-    "ListModels": list_models,
-    "ListModelVersions": list_model_versions,
-    "UpdateModel": update_model,
-    "MergeVersionAliases": merge_version_aliases,
-    "DeleteModel": delete_model,
-    "DeleteModelVersion": delete_model_version,
-}

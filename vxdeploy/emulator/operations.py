@@ -196,13 +196,11 @@ class OperationManager:
         """After a restart, pending operations have lost their worker: fail them as Vertex
         would fail an operation whose backend went away (ABORTED)."""
         count = 0
-        with self.store.lock:
+        with self.store.transaction():
             for _name, record in self.store.operations.items():
                 if not record.get("done"):
                     record["done"] = True
                     record["error"] = {"code": 10, "message": "The emulator restarted while "
                                        "this operation was running; retry it."}
                     count += 1
-            if count:
-                self.store.save()
         return count

@@ -19,11 +19,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlparse
 
-from vxdeploy.emulator.endpoints_service import get_endpoint_record, is_scale_to_zero
+from vxdeploy.emulator.deployments import is_scale_to_zero
+from vxdeploy.emulator.endpoints_service import get_endpoint_record
 from vxdeploy.emulator.errors import ApiError, failed_precondition, invalid, status_for_http
 
 if TYPE_CHECKING:
-    from vxdeploy.emulator.core import Emulator
+    from random import Random
+
+    from vxdeploy.emulator.context import Predictor
+    from vxdeploy.emulator.faults import Faults
+    from vxdeploy.emulator.serving import ModelServers
+    from vxdeploy.emulator.store import StateStore
 
 SHARED_LIMIT_BYTES = 1_572_864  # shared public endpoints: 1.5 MB
 DEDICATED_LIMIT_BYTES = 10 * 1024 * 1024
@@ -118,14 +124,19 @@ def forward(base_url: str, path: str, body: bytes, content_type: str,
 class Router:
     """Chooses the deployed model for each request and forwards it."""
 
-    def __init__(self, emu: Emulator):
-        self.emu = emu
+    def __init__(self, store: StateStore, servers: ModelServers, faults: Faults, rng: Random,
+                 metrics: Any = None):
+        self.store = store
+        self.servers = servers
+        self.faults = faults
+        self.rng = rng
+        self.metrics = metrics  # the Monitoring store, or None when it is not served
         self._rng_lock = threading.Lock()
 
     def _targets(self, endpoint_name: str) -> tuple[list[tuple[Target, int]], bool]:
-        store = self.emu.store
+        store = self.store
         with store.lock:
-            endpoint = get_endpoint_record(self.emu, endpoint_name, "endpoint")
+            endpoint = get_endpoint_record(self, endpoint_name, "endpoint")
             parts = endpoint.name.split("/")
             timeout = DEFAULT_TIMEOUT_S
             if "client_connection_config" in endpoint:
@@ -152,7 +163,7 @@ class Router:
             raise failed_precondition(f"No deployed model of {endpoint_name} receives traffic: "
                                       "its traffic_split is empty or all zero.")
         with self._rng_lock:
-            pick = self.emu.rng.random() * total
+            pick = self.rng.random() * total
         for target, share in targets:
             if share <= 0:
                 continue
@@ -197,16 +208,15 @@ class Router:
             self._record(target, started, status, instances)
 
     def _call(self, target: Target, body: bytes, content_type: str) -> tuple[int, str, bytes]:
-        emu = self.emu
         key = f"{target.endpoint_id}/{target.deployed_model_id}"
-        latency_ms, fail_status = emu.faults.model(target.deployed_model_id)
+        latency_ms, fail_status = self.faults.model(target.deployed_model_id)
         # Read the deployment once: an undeploy racing this request removes it from the
         # registry, and a second lookup would find None (and answer 500, not UNAVAILABLE).
-        deployment = emu.servers.get(key)
-        server = emu.servers.pick(key)
+        deployment = self.servers.get(key)
+        server = self.servers.pick(key)
         if server is None or deployment is None:
             if target.scale_to_zero and deployment is not None:
-                emu.servers.start_async(deployment, 1)
+                self.servers.start_async(deployment, 1)
                 raise ApiError("RESOURCE_EXHAUSTED", f"DeployedModel {target.deployed_model_id} "
                                "is scaled to zero; scaling up now. Retry shortly.")
             detail = f" Last error: {deployment.error}" if deployment and deployment.error else ""
@@ -233,7 +243,7 @@ class Router:
         return status, out_type, out
 
     def _record(self, target: Target, started: float, status: int, instances: int) -> None:
-        metrics = self.emu.metrics
+        metrics = self.metrics
         if metrics is None:
             return
         metrics.record(project=target.project, location=target.location,
@@ -293,14 +303,14 @@ def _decorate(target: Target, out: bytes) -> bytes:
     return json.dumps(response, separators=(",", ":")).encode()
 
 
-def explain(emu: Emulator, request: Any, version: str) -> Any:
+def explain(ctx: Predictor, request: Any, version: str) -> Any:
     """Explain: Vertex answers FAILED_PRECONDITION for a deployed model without an
     explanation spec; the emulator computes no attributions, so a model with one is
     UNIMPLEMENTED here rather than answered with made-up numbers."""
     from google.cloud.aiplatform_v1beta1 import types as t
 
-    with emu.store.lock:
-        endpoint = get_endpoint_record(emu, request.endpoint, "endpoint")
+    with ctx.store.lock:
+        endpoint = get_endpoint_record(ctx, request.endpoint, "endpoint")
         wanted = request.deployed_model_id
         if wanted:
             dm = next((d for d in endpoint.deployed_models if d.id == wanted), None)
@@ -308,9 +318,9 @@ def explain(emu: Emulator, request: Any, version: str) -> Any:
                 raise ApiError("NOT_FOUND", f"DeployedModel {wanted} does not exist in "
                                f"{endpoint.name}.")
         else:
-            target = emu.router.choose(endpoint.name)
+            target = ctx.router.choose(endpoint.name)
             dm = next(d for d in endpoint.deployed_models if d.id == target.deployed_model_id)
-        record = emu.store.models.get(dm.model)
+        record = ctx.store.models.get(dm.model)
         model = record.versions.get(dm.model_version_id) if record else None
         has_spec = "explanation_spec" in dm or (model is not None and "explanation_spec" in model)
     if not has_spec:

@@ -14,12 +14,14 @@ import os
 import socket
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from vxdeploy.emulator import admin
 from vxdeploy.emulator.codec import convert, decode_request, encode, version_type
+from vxdeploy.emulator.config import EmulatorConfig
 from vxdeploy.emulator.core import Emulator
 from vxdeploy.emulator.errors import ApiError
 from vxdeploy.emulator.http_guard import refusal
@@ -79,7 +81,8 @@ class EmulatorServer:
                  inline_wait_s: float | None = None,
                  max_replicas: int | None = None, start_server: Any = None,
                  adopt_server: Any = None, metrics: Any = None,
-                 ready_timeout_s: float | None = None, write_info: bool = True):
+                 ready_timeout_s: float | None = None, write_info: bool = True,
+                 config: EmulatorConfig | None = None):
         if host not in LOOPBACK:
             raise ValueError(f"the emulator binds to loopback only; got host {host!r}, "
                              f"allowed: {', '.join(LOOPBACK)}")
@@ -91,10 +94,16 @@ class EmulatorServer:
         self.monitoring: Any = None
         if metrics is None and monitoring:
             metrics = _metrics_store(self.state_dir)
-        self.emu = Emulator(self.state_dir, seed=seed, inline_wait_s=inline_wait_s,
-                            max_replicas=max_replicas, start_server=start_server,
-                            adopt_server=adopt_server, metrics=metrics,
-                            ready_timeout_s=ready_timeout_s)
+        # The environment is read here, once; keyword arguments (tests) win over it.
+        config = config or EmulatorConfig.from_env()
+        if inline_wait_s is not None:
+            config = replace(config, inline_wait_s=inline_wait_s)
+        if max_replicas:
+            config = replace(config, max_replicas=max_replicas)
+        if ready_timeout_s:
+            config = replace(config, ready_timeout_s=ready_timeout_s)
+        self.emu = Emulator(self.state_dir, config, seed=seed, start_server=start_server,
+                            adopt_server=adopt_server, metrics=metrics)
         self.routes = RouteTable()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -26,13 +26,13 @@ from typing import Any
 from vxdeploy.emulator import ownership
 from vxdeploy.emulator.names import ResourceName, project_number
 from vxdeploy.emulator.private_files import private_dir, write_private
+from vxdeploy.emulator.runtime.spec import CONTAINERS, RUNTIMES
+from vxdeploy.names import CONTAINER_LABEL, RUNTIME_LABEL
 
 log = logging.getLogger("vxdeploy.emulator.serving")
 
-CONTAINER_LABEL = "vxdeploy-container"
-RUNTIME_LABEL = "vxdeploy-runtime"
-CONTAINERS = ("flask", "torchserve", "tensorrt", "triton", "custom")
-RUNTIMES = ("process", "docker")
+__all__ = ["CONTAINERS", "CONTAINER_LABEL", "RUNTIMES", "RUNTIME_LABEL"]  # re-exported
+
 MAX_RESTARTS = 3  # per deployed model within RESTART_WINDOW_S, then it stays down
 RESTART_WINDOW_S = 300.0
 

@@ -137,9 +137,8 @@ class StateStore:
 
     def clear(self) -> None:
         """Forget every resource and operation (admin reset); ids keep counting up."""
-        with self.lock:
+        with self.transaction():
             self.models.clear()
             self.endpoints.clear()
             self.operations.clear()
             self.artifacts.clear()
-            self.save()
