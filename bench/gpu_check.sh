@@ -51,7 +51,7 @@ if "$PY" -c "import pytest" 2>/dev/null; then
     # One pytest per file, so that a crash in one leaves the others' results.
     for f in tests/containers/common/test_service.py tests/containers/common/test_compiled.py \
              tests/containers/tensorrt/test_trt_engine.py; do
-        step "pytest-$(basename "$f" .py)" 60 "$PY" -m pytest -m gpu "$f" -q -rs \
+        step "pytest-$(basename "$f" .py)" 150 "$PY" -m pytest -m gpu "$f" -q -rs \
             -p no:cacheprovider
     done
 else

@@ -112,7 +112,8 @@ class PredictionService:
         self.handler.initialize(ModelContext(self.config, manifest, device))
         examples = self.handler.warmup_instances() if self.config.warmup else []
         self._device = device
-        if not examples and self.config.batching == "auto":
+        on_gpu = getattr(device, "type", "cpu") == "cuda"
+        if not examples and self.config.batching == "auto" and not on_gpu:
             # No manifest examples or input shape (a state dict and model code alone):
             # decide on the first good request's own instances instead of turning
             # batching off for good, which made such a model slower than a plain server.
@@ -164,6 +165,8 @@ class PredictionService:
                 log.warning(
                     "no warm-up instances (set example_instances or input.shape in vxserve.json)"
                 )
+            if mode == "auto" and getattr(device, "type", "cpu") == "cuda":
+                return True, "auto: GPU (no warm-up instances to measure)"
             return mode == "on", f"VXSERVE_BATCHING={mode}, no warm-up instances"
         handler = self.handler
         assert handler is not None
