@@ -17,6 +17,10 @@ DEFAULT_ALIAS = "default"  # Vertex gives the first version of a model this alia
 # its old holder by itself (and refuses to remove `default`).
 SERVING_ALIASES = (STABLE_ALIAS, DEFAULT_ALIAS)
 
+# The bundled model servers (containers/<name>): what `vxdeploy init` scaffolds, what
+# `vxdeploy model check` loads, what the emulator runs without a manifest search.
+BUNDLED_CONTAINERS = ("flask", "torchserve", "tensorrt")
+
 LABEL_PREFIX = "vxdeploy"
 ROLLOUT_LABEL_PREFIX = f"{LABEL_PREFIX}-rollout"
 FINGERPRINT_LABEL = f"{LABEL_PREFIX}-fingerprint"
