@@ -20,6 +20,7 @@ from vxdeploy.names import (
     CPU_METRIC,
     DUTY_CYCLE_METRIC,
     ENDPOINT_LABEL,
+    ENDPOINT_RESOURCE_TYPE,
     ERROR_COUNT_METRIC,
     FINGERPRINT_LABEL,
     LATENCY_METRIC,
@@ -204,7 +205,7 @@ def _resources(profile: Profile) -> DesiredResources:
 
 def _alerts(profile: Profile, endpoint_id: str) -> tuple[DesiredAlert, ...]:
     alerts = profile.alerts
-    resource = (f'resource.type = "aiplatform.googleapis.com/Endpoint" AND '
+    resource = (f'resource.type = "{ENDPOINT_RESOURCE_TYPE}" AND '
                 f'resource.labels.endpoint_id = "{endpoint_id}"')
     labels = {MANAGED_BY: TOOL, ENDPOINT_LABEL: endpoint_id}
     channels = tuple(alerts.notification_channels)

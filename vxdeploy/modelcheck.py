@@ -20,11 +20,12 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from vxdeploy.errors import InvalidInputError, VxError
+from vxdeploy.names import BUNDLED_CONTAINERS
 from vxdeploy.output import Output
 from vxdeploy.profile.model import Profile
 from vxdeploy.profile.problems import Problem
 
-CHECKED_CONTAINERS = ("flask", "torchserve", "tensorrt")
+CHECKED_CONTAINERS = BUNDLED_CONTAINERS
 CHECK_TIMEOUT_S = 600.0  # a big model on a slow disk; the usual check takes seconds
 
 

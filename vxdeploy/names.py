@@ -1,8 +1,10 @@
-"""Names shared by deploy, plan, rollout and status: aliases, label keys, metric types.
+"""Names shared by deploy, plan, rollout, status and the emulator: aliases, label keys,
+metric types.
 
 One module so a rename cannot leave two spellings behind (the rollout used to define its
 own `stable` alias and label prefix beside desired.py's). Pure constants, no imports, so
-any layer may depend on it. The emulator keeps its own copies of the metric names for now.
+any layer may depend on it, the emulator included: the metric types it records and checks
+alert filters against are the ones the alerts and the rollout gates read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ DEFAULT_ALIAS = "default"  # Vertex gives the first version of a model this alia
 # its old holder by itself (and refuses to remove `default`).
 SERVING_ALIASES = (STABLE_ALIAS, DEFAULT_ALIAS)
 
+# The bundled model servers (containers/<name>): what `vxdeploy init` scaffolds, what
+# `vxdeploy model check` loads, what the emulator runs without a manifest search.
+BUNDLED_CONTAINERS = ("flask", "torchserve", "tensorrt")
+
 LABEL_PREFIX = "vxdeploy"
 ROLLOUT_LABEL_PREFIX = f"{LABEL_PREFIX}-rollout"
 FINGERPRINT_LABEL = f"{LABEL_PREFIX}-fingerprint"
@@ -23,7 +29,11 @@ RUNTIME_LABEL = f"{LABEL_PREFIX}-runtime"
 ENDPOINT_LABEL = f"{LABEL_PREFIX}-endpoint"
 ALERT_KIND_LABEL = f"{LABEL_PREFIX}-alert"
 
-METRIC_PREFIX = "aiplatform.googleapis.com/prediction/online"
+# Cloud Monitoring names of Vertex AI: metric types live under the service's domain, and
+# an endpoint's online prediction metrics are reported on the Endpoint monitored resource.
+VERTEX_METRIC_DOMAIN = "aiplatform.googleapis.com/"
+ENDPOINT_RESOURCE_TYPE = f"{VERTEX_METRIC_DOMAIN}Endpoint"
+METRIC_PREFIX = f"{VERTEX_METRIC_DOMAIN}prediction/online"
 CPU_METRIC = f"{METRIC_PREFIX}/cpu/utilization"
 DUTY_CYCLE_METRIC = f"{METRIC_PREFIX}/accelerator/duty_cycle"
 REQUESTS_METRIC = f"{METRIC_PREFIX}/request_count"

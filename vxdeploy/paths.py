@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# A folder of containers/<name> to use instead of the bundled one (build and emulator).
+CONTAINERS_DIR_ENV = "VXDEPLOY_CONTAINERS_DIR"
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 _BUNDLED = PACKAGE_DIR / "_bundled"
 _REPO = PACKAGE_DIR.parent

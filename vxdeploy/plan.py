@@ -314,7 +314,7 @@ def _new_version(desired: Desired, endpoint: LiveEndpoint | None, name: str,
         return [_deploy_change(desired, name, version_ref, "first deployment on the endpoint",
                                100),
                 Change(Action.SET_ALIASES, version_ref, "the version serving all traffic is "
-                       "stable", None, {"add": _serving((), desired.model.aliases)},
+                       f"{STABLE_ALIAS}", None, {"add": _serving((), desired.model.aliases)},
                        SetAliases(version_ref, tuple(_serving((), desired.model.aliases))))]
     assert endpoint is not None
     stable = _stable_of(endpoint, dm_id)

@@ -21,8 +21,9 @@ from string import Template
 
 from vxdeploy import __version__
 from vxdeploy.errors import InvalidInputError
+from vxdeploy.names import BUNDLED_CONTAINERS
 
-CONTAINERS = ("flask", "torchserve", "tensorrt")
+CONTAINERS = BUNDLED_CONTAINERS
 DEFAULT_INSTALL = f"vxdeploy @ git+https://github.com/YOUR-ORG/vxdeploy@v{__version__}"
 
 # container -> (machine type, accelerator note) for the Vertex profile. TensorRT needs an

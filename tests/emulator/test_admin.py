@@ -81,3 +81,27 @@ def test_admin_errors_are_json(emulator):
                              json={"deployed_model_id": "1", "fraction": 2}, timeout=5)
     assert response.status_code == 400
     assert "fraction" in response.json()["error"]["message"]
+
+
+# A valid body for each route that reads one; the others take none.
+ADMIN_BODIES = {"/faults/rpc": {"rpc": "Explain", "count": 1},
+                "/faults/deployed-models": {"deployed_model_id": "1", "fraction": 0.0},
+                "/faults/operations": {"pending_s": 0.0}, "/seed": {"seed": 1}}
+
+
+def test_every_listed_admin_route_is_served(emulator):
+    """One table: each route the NOT_FOUND answer lists (with what it does) is served, and
+    a method the table does not list for a path is not."""
+    from vxdeploy.emulator.admin import ROUTES
+
+    message = requests.get(f"{emulator.rest_url}/_emulator/nope",
+                           timeout=5).json()["error"]["message"]
+    # /reset last: it forgets the faults the other routes set.
+    for route in sorted(ROUTES, key=lambda r: r.path == "/reset"):
+        assert f"{route.method} /_emulator{route.path} ({route.description})" in message
+        response = requests.request(route.method, f"{emulator.rest_url}/_emulator{route.path}",
+                                    json=ADMIN_BODIES.get(route.path), timeout=10)
+        assert response.status_code == 200, (route.method, route.path, response.text)
+    unlisted = requests.put(f"{emulator.rest_url}/_emulator/health", timeout=5)
+    assert unlisted.status_code == 404
+    assert "No admin route PUT /_emulator/health" in unlisted.json()["error"]["message"]

@@ -54,3 +54,9 @@ def test_every_route_resolves_and_has_a_handler():
         assert found is not None, route.template
         assert found[0].rpc == route.rpc, (route.template, found[0].rpc)
         assert route.rpc in served
+
+
+def test_every_handler_has_a_route():
+    """The other direction: a handler no route reaches is dead code, or a route lost."""
+    routed = {route.rpc for route in all_routes()}
+    assert set(HANDLERS) - routed == set()

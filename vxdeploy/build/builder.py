@@ -22,7 +22,7 @@ from vxdeploy.build.engine import connect
 from vxdeploy.build.progress import Emit, EventLog, console_emit
 from vxdeploy.build.registry import ImageTarget, auth_config, image_target
 from vxdeploy.errors import EngineUnavailableError, InvalidInputError, VxError
-from vxdeploy.paths import containers_dir
+from vxdeploy.paths import CONTAINERS_DIR_ENV, containers_dir
 from vxdeploy.profile.model import ContainerKind
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ BUILD_HASH_LABEL = "ai.vxdeploy.build-hash"
 CONTAINER_LABEL = "ai.vxdeploy.container"
 DEFAULT_NETWORK = "host"
 # The same override the emulator's process runtime reads: another containers/ folder.
-CONTAINERS_DIR_ENV = "VXDEPLOY_CONTAINERS_DIR"
 _PULL_FAILURES = ("pull access denied", "manifest unknown", "not found", "failed to resolve",
                   "no such host", "dial tcp", "tls handshake timeout", "client.timeout",
                   "connection refused", "no basic auth credentials", "unauthorized")

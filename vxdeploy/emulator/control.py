@@ -23,13 +23,12 @@ from typing import Any
 
 from vxdeploy.emulator import ownership
 from vxdeploy.emulator.config import EmulatorConfig
-from vxdeploy.emulator.constants import ADMIN_PREFIX
+from vxdeploy.emulator.constants import ADMIN_PREFIX, INFO_FILE
 from vxdeploy.emulator.private_files import private_dir
 from vxdeploy.errors import EngineUnavailableError
 from vxdeploy.paths import state_home
 
 STATE_DIR_ENV = "VXDEPLOY_EMULATOR_STATE_DIR"
-INFO_FILE = "emulator.json"
 LOCK_FILE = "emulator.lock"
 LOG_FILE = "emulator.log"
 

@@ -22,6 +22,7 @@ from typing import Any
 from vxdeploy.emulator import admin
 from vxdeploy.emulator.codec import convert, decode_request, encode, version_type
 from vxdeploy.emulator.config import EmulatorConfig
+from vxdeploy.emulator.constants import INFO_FILE
 from vxdeploy.emulator.core import Emulator
 from vxdeploy.emulator.errors import ApiError
 from vxdeploy.emulator.http_guard import refusal
@@ -30,7 +31,6 @@ from vxdeploy.emulator.routes import RouteTable
 
 log = logging.getLogger("vxdeploy.emulator.http")
 
-INFO_FILE = "emulator.json"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 _JSON = "application/json; charset=UTF-8"
 

@@ -25,11 +25,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from vxdeploy.emulator.constants import LOOPBACK_HOST, STORAGE_ENV
 from vxdeploy.emulator.private_files import open_private_log, write_private
 from vxdeploy.errors import EngineUnavailableError
 
-HOST = "127.0.0.1"
-ENV = "STORAGE_EMULATOR_HOST"  # what google-cloud-storage reads
+HOST = LOOPBACK_HOST
+ENV = STORAGE_ENV  # what google-cloud-storage reads
 INFO_FILE = "storage.json"  # {"url": ..., "pid": ...} while a storage server runs
 LOG_FILE = "storage.log"
 DATA_DIR = "gcs"

@@ -8,12 +8,12 @@ import math
 from typing import Any
 
 from vxdeploy.live import Reading
+from vxdeploy.names import ENDPOINT_RESOURCE_TYPE, LATENCY_METRIC, RESPONSE_METRIC
 from vxdeploy.names import ERROR_COUNT_METRIC as ERROR_METRIC
-from vxdeploy.names import LATENCY_METRIC, RESPONSE_METRIC
 from vxdeploy.vertex.connection import Connection
 from vxdeploy.vertex.errors import call_api
 
-RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
+RESOURCE_TYPE = ENDPOINT_RESOURCE_TYPE
 MIN_ALIGNMENT_S = 60  # Cloud Monitoring rejects shorter alignment periods
 
 

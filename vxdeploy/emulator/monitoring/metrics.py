@@ -9,9 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DOMAIN = "aiplatform.googleapis.com/"
-ONLINE = DOMAIN + "prediction/online/"
-RESOURCE_TYPE = "aiplatform.googleapis.com/Endpoint"
+from vxdeploy.names import (
+    CPU_METRIC,
+    DUTY_CYCLE_METRIC,
+    ENDPOINT_RESOURCE_TYPE,
+    ERROR_COUNT_METRIC,
+    LATENCY_METRIC,
+    METRIC_PREFIX,
+    PREDICTION_COUNT_METRIC,
+    RESPONSE_METRIC,
+    VERTEX_METRIC_DOMAIN,
+)
+
+# The names come from vxdeploy.names, so the types the emulator records and the ones the
+# alerts and rollout gates ask for are the same strings.
+DOMAIN = VERTEX_METRIC_DOMAIN
+ONLINE = METRIC_PREFIX + "/"
+RESOURCE_TYPE = ENDPOINT_RESOURCE_TYPE
 RESOURCE_LABELS = ("resource_container", "location", "endpoint_id")
 
 # Metric kinds and value types, named as in google.api.MetricDescriptor.
@@ -34,7 +48,7 @@ METRICS: dict[str, MetricInfo] = {
     m.type: m
     for m in (
         MetricInfo(
-            ONLINE + "prediction_latencies",
+            LATENCY_METRIC,
             DELTA,
             DISTRIBUTION,
             "ms",
@@ -43,7 +57,7 @@ METRICS: dict[str, MetricInfo] = {
             True,
         ),
         MetricInfo(
-            ONLINE + "prediction_count",
+            PREDICTION_COUNT_METRIC,
             DELTA,
             INT64,
             "1",
@@ -52,7 +66,7 @@ METRICS: dict[str, MetricInfo] = {
             True,
         ),
         MetricInfo(
-            ONLINE + "error_count",
+            ERROR_COUNT_METRIC,
             DELTA,
             INT64,
             "1",
@@ -61,7 +75,7 @@ METRICS: dict[str, MetricInfo] = {
             True,
         ),
         MetricInfo(
-            ONLINE + "response_count",
+            RESPONSE_METRIC,
             DELTA,
             INT64,
             "1",
@@ -88,7 +102,7 @@ METRICS: dict[str, MetricInfo] = {
             False,
         ),
         MetricInfo(
-            ONLINE + "cpu/utilization",
+            CPU_METRIC,
             GAUGE,
             DOUBLE,
             "10^2.%",
@@ -106,7 +120,7 @@ METRICS: dict[str, MetricInfo] = {
             False,
         ),
         MetricInfo(
-            ONLINE + "accelerator/duty_cycle",
+            DUTY_CYCLE_METRIC,
             GAUGE,
             DOUBLE,
             "10^2.%",

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from vxdeploy.emulator.constants import LOOPBACK_HOST, STORAGE_ENV
 from vxdeploy.emulator.ownership import LAUNCH_ENV, OWNER_ENV
 from vxdeploy.emulator.private_files import private_dir
 from vxdeploy.emulator.runtime.errors import DockerEngineUnavailableError, ModelServerStartError
@@ -23,11 +24,10 @@ from vxdeploy.emulator.runtime.spec import ModelServerSpec
 
 log = logging.getLogger(__name__)
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK_HOST
 NETWORK_ENV = "VXDEPLOY_DOCKER_NETWORK"  # "host" | "bridge"; default: what the engine has
 LABEL = "vxdeploy"
 KEY_LABEL = "vxdeploy.key"
-STORAGE_ENV = "STORAGE_EMULATOR_HOST"
 _CONNECT_TIMEOUT_S = 10
 _API_TIMEOUT_S = 600
 

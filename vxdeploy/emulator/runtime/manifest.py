@@ -8,15 +8,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from vxdeploy.names import BUNDLED_CONTAINERS
+from vxdeploy.paths import CONTAINERS_DIR_ENV
 from vxdeploy.paths import containers_dir as bundled_containers_dir
 
-CONTAINERS_DIR_ENV = "VXDEPLOY_CONTAINERS_DIR"
 # More folders of `<name>/container.toml` servers the process runtime may run, beside the
 # bundled ones (os.pathsep-separated). Like CONTAINERS_DIR_ENV it is read from the
 # emulator's own environment, which only the person running it controls: an API caller
 # can name a server (label vxdeploy-container) but never supply its command.
 SERVERS_PATH_ENV = "VXDEPLOY_EMULATOR_SERVERS_PATH"
-BUNDLED = ("flask", "torchserve", "tensorrt")
+BUNDLED = BUNDLED_CONTAINERS
 
 
 def containers_dir(override: Path | None = None) -> Path:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vxdeploy.emulator.constants import LOOPBACK_HOST
 from vxdeploy.emulator.private_files import open_private_log
 from vxdeploy.emulator.runtime.errors import ModelServerStartError
 from vxdeploy.emulator.runtime.logs import tail
@@ -18,7 +19,7 @@ from vxdeploy.emulator.runtime.net import free_port, wait_healthy
 from vxdeploy.emulator.runtime.server import RunningServer
 from vxdeploy.emulator.runtime.spec import ModelServerSpec
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK_HOST
 _PORT_ATTEMPTS = 3  # free_port() races other processes; a lost race is retried
 
 
