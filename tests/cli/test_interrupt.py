@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
@@ -42,7 +43,12 @@ def test_ctrl_c_during_rollout_run_says_how_to_resume(tmp_path: Path):
     from vxdeploy.emulator import control
 
     state = tmp_path / "state"
+    state.mkdir(mode=0o700)
     env = dict(os.environ, VXDEPLOY_EMULATOR_STATE_DIR=str(state))
+    # Hold the emulator's start lock: the command is then surely still waiting to start it
+    # when Ctrl-C lands (without it, a fast start could finish first on a loaded machine).
+    lock = open(state / control.LOCK_FILE, "a+")  # noqa: SIM115 - released in `finally`
+    fcntl.flock(lock, fcntl.LOCK_EX)
     run = subprocess.Popen(
         [sys.executable, "-m", "vxdeploy", "rollout", "run", "-p", "local", "--profiles-dir",
          str(PROFILES)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
@@ -58,6 +64,7 @@ def test_ctrl_c_during_rollout_run_says_how_to_resume(tmp_path: Path):
     finally:
         if run.poll() is None:
             run.kill()
+        lock.close()
         _stop_daemons_of(state, control)
     assert run.returncode == 130, err
     assert "Traceback" not in err
