@@ -49,8 +49,13 @@ def test_ctrl_c_during_rollout_run_says_how_to_resume(tmp_path: Path):
     # when Ctrl-C lands (without it, a fast start could finish first on a loaded machine).
     lock = open(state / control.LOCK_FILE, "a+")  # noqa: SIM115 - released in `finally`
     fcntl.flock(lock, fcntl.LOCK_EX)
+    # A shell without job control starts background jobs with SIGINT ignored, and exec
+    # keeps that: a suite run that way would test nothing. Ctrl-C at a terminal always finds
+    # the default disposition, so give the command exactly that.
+    reset_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                    "os.execv(sys.executable, [sys.executable, '-m', 'vxdeploy', *sys.argv[1:]])")
     run = subprocess.Popen(
-        [sys.executable, "-m", "vxdeploy", "rollout", "run", "-p", "local", "--profiles-dir",
+        [sys.executable, "-c", reset_sigint, "rollout", "run", "-p", "local", "--profiles-dir",
          str(PROFILES)], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         assert run.stderr is not None
