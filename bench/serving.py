@@ -254,15 +254,16 @@ def start_server(name: str, threads: int, log_dir: Path, extra_env: dict[str, st
                    "--bind", f"127.0.0.1:{port}", "app:app"]
         cwd, timeout = HERE, 120.0
     else:
-        manifest = CONTAINERS / container / "container.toml"
+        folder = CONTAINERS / container  # a path elsewhere stays that path
+        common = folder.parent / "common"
+        manifest = folder / "container.toml"
         if not manifest.exists():
             return None
         spec = tomllib.loads(manifest.read_text())
-        values = {"python": sys.executable, "container": str(CONTAINERS / container),
-                  "common": str(COMMON)}
+        values = {"python": sys.executable, "container": str(folder), "common": str(common)}
         command = [part.format(**values) for part in spec["process"]["command"]]
-        cwd, timeout = CONTAINERS / container, float(spec["process"].get("ready_timeout_s", 120))
-        env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(COMMON)])
+        cwd, timeout = folder, float(spec["process"].get("ready_timeout_s", 120))
+        env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(common)])
         env.update(extra_env)
     log = log_dir / f"{name}.log"
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("wb"),
@@ -445,7 +446,11 @@ def report(rows: list[dict]) -> None:
 
 
 def _variants(specs: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
-    """--variant NAME=CONTAINER:KEY=VALUE,... -> {NAME: (CONTAINER, {KEY: VALUE})}."""
+    """--variant NAME=CONTAINER:KEY=VALUE,... -> {NAME: (CONTAINER, {KEY: VALUE})}.
+
+    CONTAINER is a bundled container's name, or the path of a container folder in another
+    checkout (its own command, runtime and PYTHONPATH: before/after a change in one run).
+    """
     out: dict[str, tuple[str, dict[str, str]]] = {}
     for spec in specs:
         name, _, rest = spec.partition("=")
@@ -453,7 +458,8 @@ def _variants(specs: list[str]) -> dict[str, tuple[str, dict[str, str]]]:
         env = dict(p.split("=", 1) for p in pairs.split(",") if "=" in p)
         if not name or name in ALL or not (CONTAINERS / container / "container.toml").exists():
             raise ValueError(f"--variant {spec!r}: want NEW_NAME=CONTAINER:KEY=VALUE[,KEY=VALUE]"
-                             " with CONTAINER one of flask, torchserve, tensorrt")
+                             " with CONTAINER one of flask, torchserve, tensorrt, or the path"
+                             " of a container folder in another checkout")
         out[name] = (container, env)
     return out
 

@@ -56,21 +56,28 @@ class Slot:
     the largest single cost in profiles at high concurrency.
     """
 
-    __slots__ = ("_done", "_error", "_result")
+    __slots__ = ("_done", "_error", "_on_done", "_result")
 
-    def __init__(self) -> None:
+    def __init__(self, on_done: Callable[[], None] | None = None) -> None:
         self._done = threading.Lock()
         self._done.acquire()
         self._result: Any = None
         self._error: BaseException | None = None
+        # Called once, in the resolving thread, after the result is readable: how an
+        # event loop learns of it without a thread parked in result().
+        self._on_done = on_done
 
     def set_result(self, result: Any) -> None:
         self._result = result
         self._done.release()
+        if self._on_done is not None:
+            self._on_done()
 
     def set_exception(self, error: BaseException) -> None:
         self._error = error
         self._done.release()
+        if self._on_done is not None:
+            self._on_done()
 
     def done(self) -> bool:
         return not self._done.locked()
@@ -231,7 +238,15 @@ class Batcher:
             self._arriving -= 1
             self._cond.notify()
 
-    def submit(self, key: Hashable, items: list[Any], *, arrived: bool = False) -> Slot:
+    def submit(
+        self,
+        key: Hashable,
+        items: list[Any],
+        *,
+        arrived: bool = False,
+        inline: bool = True,
+        on_done: Callable[[], None] | None = None,
+    ) -> Slot:
         """Queue one request's shape group; raises Overloaded when the queue is full.
 
         `arrived=True` on an announced request's last group ends its announcement. A
@@ -239,9 +254,11 @@ class Batcher:
         runs its forward pass right here in the caller's thread: at low load that saves two
         thread hand-offs per request, and batching is unchanged once requests overlap
         (they queue behind the running passes and a worker takes them together).
+        `inline=False` always queues: an event loop must not block in a forward pass.
+        `on_done` is called in the resolving thread once the result is ready.
         """
-        work = Work(key, items)
-        inline = False
+        work = Work(key, items, Slot(on_done))
+        run_here = False
         with self._cond:
             if self._stopping:
                 raise Unavailable("the server is shutting down")
@@ -254,7 +271,8 @@ class Batcher:
                 self._arriving -= 1
                 self._cond.notify_all()  # a worker waiting for this request stops waiting
             if (
-                arrived
+                inline
+                and arrived
                 and self._running < self.workers
                 and not self._queue
                 and self._arriving <= 0
@@ -262,13 +280,13 @@ class Batcher:
             ):
                 self._running += 1
                 self._sizes.append(len(items))
-                inline = True
+                run_here = True
             else:
                 self._queue.append(work)
                 self._queued += len(items)
                 self._on_queue_depth(self._queued)
                 self._cond.notify_all()  # the worker filling a batch, not only an idle one
-        if inline:
+        if run_here:
             try:
                 run_group(self.handler, [work], self._on_batch)
             finally:

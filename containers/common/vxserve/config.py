@@ -78,6 +78,9 @@ class ServeConfig:
     batch_delay_ms: float = 5.0  # longest wait for a batch to fill after its first request
     max_queue: int = 1024  # instances waiting; more answer 429
     max_body_bytes: int = 10 * 1024 * 1024  # dedicated endpoints allow 10 MB
+    # Threads for requests whose handler may block (custom pre/post-processing, batching
+    # off); with batching, at least the expected concurrency, so they can batch together.
+    http_threads: int = 64
     predict_timeout_s: float = 60.0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     autocast: str = "off"  # off | bf16 | fp16 (CUDA only)
@@ -116,6 +119,7 @@ class ServeConfig:
             batch_delay_ms=env_float(env, "VXSERVE_BATCH_DELAY_MS", 5.0),
             max_queue=env_int(env, "VXSERVE_MAX_QUEUE", 1024, minimum=1),
             max_body_bytes=env_int(env, "VXSERVE_MAX_BODY_BYTES", 10 * 1024 * 1024, minimum=1),
+            http_threads=env_int(env, "VXSERVE_HTTP_THREADS", 64, minimum=1),
             predict_timeout_s=env_float(env, "VXSERVE_PREDICT_TIMEOUT_S", 60.0, minimum=0.001),
             device=_device(env.get("VXSERVE_DEVICE", "")),
             autocast=env_choice(env, "VXSERVE_AUTOCAST", "off", AUTOCAST_MODES),

@@ -336,6 +336,21 @@ def load_handler(spec: str, artifact_dir: Path) -> BaseHandler:
     return cls()
 
 
+def quick_hooks(handler: BaseHandler) -> bool:
+    """Whether the hooks run per request beside the event loop are vxserve's own.
+
+    preprocess, shape_key and postprocess of the built-in handlers are quick CPU work and
+    never wait on I/O, so the ASGI front calls them on its event loop. A user's override
+    may do anything (tokenize for 50 ms, fetch a URL) and would stall every connection,
+    so a handler that overrides any of them is served from a thread instead.
+    """
+    cls = type(handler)
+    return all(
+        getattr(cls, name).__module__ == __name__
+        for name in ("preprocess", "shape_key", "postprocess")
+    )
+
+
 def group_by_key(handler: BaseHandler, items: Sequence[Any]) -> dict[Hashable, list[int]]:
     """Indices of items per shape key, in first-seen order."""
     groups: dict[Hashable, list[int]] = {}

@@ -1,28 +1,19 @@
-"""The ASGI app: Vertex's routes over vxserve's PredictionService with a compiled backend.
+"""The ASGI app: vxserve's Vertex routes (vxserve.web) over a compiled backend.
 
-FastAPI only moves bytes here: the service decides every status (readiness, limits,
-validation, queue, drain). Predictions run in worker threads (the service blocks on the
-batcher's futures), bounded by a capacity limiter so a flood waits in the service's
-bounded queue (429 when full) rather than in an unbounded thread pool.
+Only the model differs from the PyTorch server: BackendService loads an ONNX Runtime /
+TensorRT backend where vxserve loads a torch module; health names the backend.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
-from fastapi import FastAPI
 from prometheus_client import Gauge
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.applications import Starlette
+from vxserve import web
 from vxserve.artifacts import fetch_artifacts, read_manifest
-from vxserve.asgi import read_limited
 from vxserve.config import ServeConfig
-from vxserve.errors import PayloadTooLarge
 from vxserve.handler import load_handler
 from vxserve.service import FAILED, PredictionService
 
@@ -73,50 +64,12 @@ class BackendService(PredictionService):
             backend.close()
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status,
-                    media_type="application/json")
-
-
-def create_app(settings: TrtSettings) -> FastAPI:
+def create_app(settings: TrtSettings) -> Starlette:
     service = BackendService(settings)
-    limiter = anyio.CapacityLimiter(128)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.load_in_background()
-        try:
-            yield
-        finally:
-            # uvicorn has stopped accepting and waited for in-flight requests by now.
-            service.begin_drain()
-            await anyio.to_thread.run_sync(service.wait_drained)
-            service.close()
-
-    app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.service = service
-
-    async def health(request: Request) -> Response:
-        status, body = service.health()
+    def name_backend(body: dict[str, Any]) -> None:
         backend = getattr(service.handler, "backend", None)
-        if status == 200 and backend is not None:
+        if backend is not None:
             body["backend"] = backend.name
-        return _json(status, body)
 
-    async def predict(request: Request) -> Response:
-        try:
-            raw = await read_limited(request, settings.serve.max_body_bytes)
-        except PayloadTooLarge as err:
-            service.metrics.observe_request(err.http_status, 0.0, 0)
-            return _json(err.http_status, err.to_body())
-        status, body = await anyio.to_thread.run_sync(service.predict, raw, None, limiter=limiter)
-        return _json(status, body)
-
-    async def metrics(request: Request) -> Response:
-        body, content_type = service.metrics.render()
-        return Response(body, media_type=content_type)
-
-    app.add_api_route(settings.serve.health_route, health, methods=["GET"])
-    app.add_api_route(settings.serve.predict_route, predict, methods=["POST"])
-    app.add_api_route("/metrics", metrics, methods=["GET"])
-    return app
+    return web.create_app(service, health_extra=name_backend)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -77,10 +78,13 @@ def test_predictions_equal_eager_in_order(ready: PredictionService, tiny_eager) 
         (b'{"instances": [[1,2,3,4], [true,2,3,4]]}', 400, "instance 1: expected numbers"),
     ],
 )
+@pytest.mark.parametrize("call", ["blocking", "event-loop"])
 def test_bad_requests_answer_4xx_with_what_is_wrong(
-    ready: PredictionService, body: bytes, status: int, message: str
+    ready: PredictionService, body: bytes, status: int, message: str, call: str
 ) -> None:
-    got_status, got = ready.predict(body)
+    got_status, got = (
+        ready.predict(body) if call == "blocking" else asyncio.run(ready.predict_async(body))
+    )
     assert got_status == status and got["error"]["code"] == status
     assert message in got["error"]["message"]
     assert ready.health()[0] == 200  # and the server lives on
@@ -108,6 +112,66 @@ def test_auto_batching_measures_and_explains_its_choice(tiny_artifacts) -> None:
     off.load()
     assert (off.batching, off.batcher) == (False, None)
     assert off.predict(_body([[1.0, 2.0, 3.0, 4.0]]))[0] == 200
+
+
+class CountingHandler(TensorHandler):
+    """Records each forward pass's batch size and the thread that ran it."""
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[int, str]] = []
+
+    def inference(self, batch):
+        self.passes.append((batch.shape[0], threading.current_thread().name))
+        time.sleep(0.05)  # long enough for the other requests to queue behind the first
+        return super().inference(batch)
+
+
+def test_requests_awaited_on_an_event_loop_batch_and_each_gets_its_own_answer(
+    tiny_artifacts, tiny_eager
+) -> None:
+    config = ServeConfig.from_env(
+        {"AIP_STORAGE_URI": str(tiny_artifacts["export"]), "VXSERVE_BATCHING": "on",
+         "VXSERVE_MODEL_WORKERS": "1"}
+    )
+    handler = CountingHandler()
+    service = PredictionService(config, handler=handler)
+    service.load()
+    handler.passes.clear()
+    xs = [torch.randn(1 + i % 3, 4, generator=torch.Generator().manual_seed(i)) for i in range(12)]
+
+    async def all_at_once():
+        bodies = [_body(x.tolist()) for x in xs] + [b'{"instances": [[1, 2]]}']
+        return await asyncio.gather(*(service.predict_async(b) for b in bodies))
+
+    try:
+        answers = asyncio.run(all_at_once())
+    finally:
+        service.close()
+    *good, bad = answers
+    assert bad[0] == 400  # a wrong shape fails alone, in its own pass
+    for x, (status, body) in zip(xs, good, strict=True):
+        assert status == 200
+        with torch.inference_mode():
+            want = tiny_eager(x)
+        assert torch.allclose(torch.tensor(body["predictions"]), want, atol=1e-5)
+    # No forward pass on the event loop's thread, and the requests shared passes.
+    assert all(name.startswith("vxserve-batcher") for _, name in handler.passes)
+    assert len(handler.passes) < 12
+    assert service.inflight == 0
+
+
+def test_a_prediction_awaited_past_its_deadline_answers_504(tiny_artifacts) -> None:
+    config = ServeConfig.from_env(
+        {"AIP_STORAGE_URI": str(tiny_artifacts["export"]), "VXSERVE_BATCHING": "on",
+         "VXSERVE_WARMUP": "off", "VXSERVE_PREDICT_TIMEOUT_S": "0.1"}
+    )
+    service = PredictionService(config, handler=SlowHandler())
+    service.load()
+    try:
+        status, body = asyncio.run(service.predict_async(_body([[1.0, 2.0, 3.0, 4.0]])))
+    finally:
+        service.close()
+    assert status == 504 and "VXSERVE_PREDICT_TIMEOUT_S" in body["error"]["message"]
 
 
 class SlowHandler(TensorHandler):

@@ -1,4 +1,4 @@
-"""Fixtures for the Flask server tests: the example model's artifacts and server lifecycles."""
+"""Fixtures for the flask container's server tests: example artifacts and server lifecycles."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from . import server as srv
 
-# gunicorn.conf.py imports vxserve, as it does under the emulator's PYTHONPATH.
+# Tests import vxserve (errors, config), as the server does under the emulator's PYTHONPATH.
 if str(srv.COMMON) not in sys.path:
     sys.path.insert(0, str(srv.COMMON))
 

@@ -1,6 +1,7 @@
-"""Run the Flask server the way the emulator does: container.toml's command, a free port.
+"""Run the flask container's server the way the emulator does: container.toml's command, a
+free port.
 
-Tests talk to the real gunicorn process over loopback with real HTTP clients; nothing of
+Tests talk to the real server process over loopback with real HTTP clients; nothing of
 the server is imported in-process, so what is tested is what the emulator and image run.
 """
 
@@ -91,7 +92,7 @@ class FlaskServer:
             self.proc.wait(5)
 
     def stop(self) -> int:
-        """SIGTERM the gunicorn master, as `docker stop` and Vertex scale-down do."""
+        """SIGTERM the server, as `docker stop` and Vertex scale-down do."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -103,7 +104,7 @@ class FlaskServer:
 
 
 def start(artifacts: Path, log_dir: Path, **env: str) -> FlaskServer:
-    """Start gunicorn on a free port serving `artifacts`; returns at once (not yet ready)."""
+    """Start the server on a free port serving `artifacts`; returns at once (not yet ready)."""
     port = free_port()
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))},

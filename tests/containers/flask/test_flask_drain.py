@@ -1,4 +1,4 @@
-"""SIGTERM over a real gunicorn: in-flight requests finish, new ones get 503, then exit 0."""
+"""SIGTERM to the real server process: in-flight requests finish, new ones get 503, then exit 0."""
 
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
-"""The flask build context: Dockerfile, requirements, manifest and gunicorn settings."""
+"""The flask build context: Dockerfile, requirements, manifest, and how the server starts."""
 
 from __future__ import annotations
 
-import importlib.util
+import os
 import re
+import subprocess
 import tomllib
+from pathlib import Path
 
-import pytest
-
-from .server import CONTAINER
+from .server import COMMON, CONTAINER, manifest_command
 
 
 def _dockerfile() -> str:
@@ -31,7 +31,7 @@ def test_dockerfile_layers_dependencies_before_code_and_copies_vxserve() -> None
     text = _dockerfile()
     install = text.index("pip install -r /app/requirements.txt")
     assert text.index("COPY requirements.txt") < install < text.index("COPY vxserve/")
-    assert install < text.index("COPY app.py")
+    assert install < text.index("COPY container.toml")
 
 
 def test_dockerfile_labels_say_what_vxdeploy_reads() -> None:
@@ -51,42 +51,37 @@ def test_requirements_leave_torch_to_the_base_image() -> None:
         if line.strip() and not line.startswith("#")
     ]
     assert "torch" not in names
-    assert {"flask", "gunicorn", "prometheus-client", "google-cloud-storage"} <= set(names)
+    # httptools and uvloop: without them uvicorn parses HTTP in Python (several times the CPU).
+    assert {"starlette", "uvicorn", "httptools", "uvloop", "prometheus-client",
+            "google-cloud-storage"} <= set(names)
     assert (CONTAINER / ".dockerignore").is_file()
 
 
-def test_manifest_runs_gunicorn_with_this_folders_config() -> None:
+def test_manifest_runs_the_vxserve_server() -> None:
     spec = tomllib.loads((CONTAINER / "container.toml").read_text())
     assert spec["name"] == "flask"
-    assert spec["process"]["command"][:3] == ["{python}", "-m", "gunicorn"]
-    assert "{container}/gunicorn.conf.py" in spec["process"]["command"]
+    assert spec["process"]["command"] == ["{python}", "-m", "vxserve"]
     assert spec["process"]["ready_timeout_s"] > 0
+    assert 'CMD ["python3", "-m", "vxserve"]' in _dockerfile()
 
 
-def _gunicorn_conf(monkeypatch: pytest.MonkeyPatch, **env: str):
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    spec = importlib.util.spec_from_file_location(
-        "flask_gunicorn_conf", CONTAINER / "gunicorn.conf.py"
+def test_the_server_parses_http_in_c(start_server, sentiment: Path) -> None:
+    """uvicorn falls back to pure-Python parsing when httptools/uvloop are missing: the same
+    answers at ~3x the CPU per request, so the start-up line says which it runs."""
+    server = start_server(sentiment / "torchscript")
+    server.wait_ready()
+    assert "serving on 0.0.0.0:" in server.log()
+    assert "(http httptools, loop uvloop)" in server.log()
+
+
+def test_a_bad_setting_stops_the_start_with_exit_2(tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))},
+        "PYTHONPATH": os.pathsep.join([str(CONTAINER), str(COMMON)]),
+        "AIP_HTTP_PORT": "eighty",
+    }
+    result = subprocess.run(
+        manifest_command(), cwd=CONTAINER, env=env, capture_output=True, text=True, timeout=60
     )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gunicorn_settings_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    conf = _gunicorn_conf(
-        monkeypatch, AIP_HTTP_PORT="7001", VXSERVE_HTTP_THREADS="12", VXSERVE_DRAIN_TIMEOUT_S="9"
-    )
-    assert conf.bind == ["0.0.0.0:7001"]
-    assert (conf.workers, conf.worker_class, conf.threads) == (1, "gthread", 12)
-    assert conf.graceful_timeout == 14  # the drain plus a margin
-    assert conf.wsgi_app == "app:create_app()"
-
-
-def test_gunicorn_refuses_a_bad_setting_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vxserve.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="AIP_HTTP_PORT"):
-        _gunicorn_conf(monkeypatch, AIP_HTTP_PORT="eighty")
+    assert result.returncode == 2, result.stderr
+    assert "AIP_HTTP_PORT" in result.stderr and "Traceback" not in result.stderr

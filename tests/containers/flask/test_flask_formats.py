@@ -1,4 +1,4 @@
-"""Each artifact format served by a real gunicorn process: readiness, then eager-equal answers."""
+"""Each artifact format served by the real server process: readiness, then eager-equal answers."""
 
 from __future__ import annotations
 
