@@ -76,6 +76,10 @@ def classify(stack: list[str], repo: Path) -> str:
                                or "futures/thread.py" in path or "selectors.py" in path
                                or "asyncio" in path):
             return _WAITS[func]
+        # uvloop's loop is C: a thread waiting in its epoll shows the Python frame that
+        # started the loop as its innermost one.
+        if func in ("run", "run_forever", "run_until_complete") and "asyncio" in path:
+            return "idle"
     for text in reversed(stack):  # innermost first
         func, path, line = _frame(text)
         if "torch/nn/" in path or func == "forward" or "onnxruntime" in path:

@@ -140,8 +140,9 @@ def test_stop_escalates_to_sigkill(tiny_containers: Path, tmp_path: Path) -> Non
     server = start_model_server(_spec(tiny_containers, tmp_path, env={"TINY_MODE": "ignore_term"}))
     began = time.monotonic()
     server.stop(grace_s=0.5)
-    assert 0.5 <= time.monotonic() - began < 5
+    assert time.monotonic() - began >= 0.5  # SIGTERM had its grace period first
     assert not server.alive()
+    assert server.exit_code() == -signal.SIGKILL  # then SIGKILL ended it
     assert "ignoring SIGTERM" in server.log_tail()
 
 
