@@ -10,6 +10,7 @@ on vxserve behaves the same and is tested once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -441,7 +442,7 @@ class PredictionService:
             ready = loop.create_future()
             slot = batcher.submit(
                 w.key, w.items, arrived=last, inline=False,
-                on_done=functools.partial(loop.call_soon_threadsafe, _resolve, ready),
+                on_done=functools.partial(_notify, loop, ready),
             )
             arrived[0] = last
             pending.append((indices, slot, ready))
@@ -488,6 +489,12 @@ class PredictionService:
             f"prediction took longer than {self.config.predict_timeout_s:g}s "
             "(VXSERVE_PREDICT_TIMEOUT_S)"
         )
+
+
+def _notify(loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+    """From a model worker: wake the loop awaiting `ready` (gone already at a hard stop)."""
+    with contextlib.suppress(RuntimeError):  # the loop was closed
+        loop.call_soon_threadsafe(_resolve, ready)
 
 
 def _resolve(ready: asyncio.Future[None]) -> None:
