@@ -76,6 +76,19 @@ def local_vertex(tmp_path_factory: pytest.TempPathFactory):
         os.environ["VXDEPLOY_EMULATOR_STATE_DIR"] = previous
 
 
+@pytest.fixture(scope="session")
+def compiled_artifacts(tmp_path_factory: pytest.TempPathFactory):
+    """The tiny classifier as an AOTInductor package and as torch.compile artifacts (with
+    the compile cache packaging filled), made once per session: packaging runs a C++
+    compiler for tens of seconds. Session-wide and here, not in tests/containers, because
+    the `vxdeploy package` CLI test checks the report of the command that made them.
+    Read-only for tests: copy a folder before changing it.
+    """
+    from tests.containers.compiled_model import build_compiled
+
+    return build_compiled(tmp_path_factory.mktemp("compiled-artifacts"))
+
+
 @pytest.fixture
 def gcs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A local Cloud Storage emulator (fake-gcs-server on 127.0.0.1), with

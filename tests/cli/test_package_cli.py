@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.containers.compiled_model import make_state_dict_model
+from tests.containers.compiled_model import CompiledArtifacts, make_state_dict_model
 
 DATA_DEPENDENT = '''
 import torch
@@ -28,24 +28,18 @@ class TinyClassifier(nn.Module):
 '''
 
 
-def test_profile_model_compile_packages_torch_compile_artifacts(vx, tmp_path: Path) -> None:
-    model = make_state_dict_model(tmp_path / "model")
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    (profiles / "tiny.toml").write_text(
-        'target = "local"\nproject = "local-project"\nregion = "us-central1"\n'
-        f'[model]\nartifact_uri = "{model}"\ncompile = "compile"\n')
-    result = vx("package", "--profile", "tiny", "--threads", "1", "-o", "json",
-                env={"VXDEPLOY_PROFILES_DIR": str(profiles),
-                     "VXSERVE_COMPILE_CACHE_DIR": str(tmp_path / "cache")})
-    assert result.code == 0, result.stderr
-    report = json.loads(result.stdout)
+def test_profile_model_compile_packages_torch_compile_artifacts(
+        compiled_artifacts: CompiledArtifacts) -> None:
+    # The session fixture ran `vxdeploy package --profile tiny --threads 1 -o json` with
+    # model.compile = "compile" (build_compiled); the servers' tests serve what it made.
+    report = compiled_artifacts.cli_report
     out = Path(report["out"])
-    assert out == tmp_path / "model-compile" and report["mode"] == "compile"
+    model = compiled_artifacts.eager
+    assert out == model.with_name("model-compile") and report["mode"] == "compile"
     assert report["max_abs_diff"] < 1e-4
     manifest = json.loads((out / "vxserve.json").read_text())
     assert manifest["compile"] == "compile" and manifest["example_instances"]
-    assert any((tmp_path / "cache").iterdir())  # the warm cache a server starts from
+    assert any(compiled_artifacts.cache.iterdir())  # the warm cache a server starts from
 
 
 def test_no_example_instances_names_the_manifest_field(vx, tmp_path: Path) -> None:

@@ -8,8 +8,16 @@ quickly on the 2-core test machine.
 from __future__ import annotations
 
 import json
-import shutil
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+CONTAINERS = Path(__file__).resolve().parents[2] / "containers"
 
 CODE = '''
 import torch
@@ -52,40 +60,97 @@ def make_state_dict_model(folder: Path, *, examples: bool = True) -> Path:
     return folder
 
 
-def copy_model(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst
+@dataclass(frozen=True)
+class CompiledArtifacts:
+    """The tiny model packaged both ways, made once per test session (`compiled_artifacts`).
+
+    Shared by every test that asks: tests only read these folders; one that changes a
+    package works on its own `shutil.copytree` copy.
+    """
+
+    eager: Path  # the state dict + model.py both packages came from
+    aoti: Path  # `python -m vxserve.package --compile aoti`
+    compile: Path  # `vxdeploy package --profile tiny --threads 1`: model.compile = "compile"
+    cache: Path  # the torch.compile cache that packaging filled, which servers start from
+    cli_report: dict[str, Any]  # `vxdeploy package -o json`'s report for `compile`
+
+    def form(self, mode: str) -> Path:
+        """The artifact folder for a compile mode ("aoti" or "compile")."""
+        return {"aoti": self.aoti, "compile": self.compile}[mode]
 
 
-_PACKAGED: dict[str, Path] = {}
+PROFILE = ('target = "local"\nproject = "local-project"\nregion = "us-central1"\n'
+           '[model]\nartifact_uri = "{model}"\ncompile = "compile"\n')
+PACKAGE_TIMEOUT_S = 400
 
 
-def packaged(root: Path) -> dict[str, Path]:
-    """The tiny model as eager state dict, AOTInductor package and compile artifacts, plus
-    the compile cache the `compile` packaging filled; made once per test process by the
-    real `python -m vxserve.package` (tens of seconds: AOTInductor runs a C++ compiler)."""
-    import os
-    import subprocess
-    import sys
+def build_compiled(root: Path) -> CompiledArtifacts:
+    """Package the tiny model as an AOTInductor package and as torch.compile artifacts.
 
-    if _PACKAGED:
-        return _PACKAGED
-    common = Path(__file__).resolve().parents[2] / "containers" / "common"
-    src = make_state_dict_model(root / "eager")
+    Two real child processes, run side by side (each mostly keeps one core busy, and
+    AOTInductor's C++ compile is tens of seconds): the aoti form through
+    `python -m vxserve.package`, the compile form through the `vxdeploy package` CLI with
+    a profile, whose report tests/cli/test_package_cli.py checks, so that command runs
+    once per session rather than once more for the CLI test. Both use one torch thread,
+    the servers' count (inductor's cache key includes it).
+    """
+    src = make_state_dict_model(root / "model")
+    profiles = root / "profiles"
+    profiles.mkdir()
+    (profiles / "tiny.toml").write_text(PROFILE.format(model=src))
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("AIP_", "VXSERVE_", "TORCHINDUCTOR_", "VXDEPLOY_"))}
     cache = root / "compile-cache"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_",
-                                                                          "TORCHINDUCTOR_"))},
-           "PYTHONPATH": str(common), "VXSERVE_COMPILE_CACHE_DIR": str(cache),
-           # the servers' thread count: inductor's cache key includes it
-           "VXSERVE_TORCH_THREADS": "1"}
-    for mode in ("aoti", "compile"):
-        done = subprocess.run(
-            [sys.executable, "-m", "vxserve.package", str(src), str(root / mode), "--compile",
-             mode], env=env, capture_output=True, text=True, timeout=400,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-    _PACKAGED.update(eager=src, aoti=root / "aoti", compile=root / "compile", cache=cache)
-    return _PACKAGED
+    jobs = {
+        "aoti": ([sys.executable, "-m", "vxserve.package", str(src), str(root / "aoti"),
+                  "--compile", "aoti"],
+                 {**clean, "PYTHONPATH": str(CONTAINERS / "common"),
+                  "VXSERVE_COMPILE_CACHE_DIR": str(root / "aoti-cache"),
+                  "VXSERVE_TORCH_THREADS": "1"}),
+        "compile": ([sys.executable, "-m", "vxdeploy", "package", "--profile", "tiny",
+                     "--threads", "1", "-o", "json"],
+                    {**clean, "VXDEPLOY_PROFILES_DIR": str(profiles),
+                     "VXDEPLOY_HOME": str(root / "home"), "COLUMNS": "200",
+                     "VXSERVE_COMPILE_CACHE_DIR": str(cache)}),
+    }
+    outputs = _run_side_by_side(jobs, root)
+    report = json.loads(outputs["compile"])
+    return CompiledArtifacts(eager=src, aoti=root / "aoti", compile=Path(report["out"]),
+                             cache=cache, cli_report=report)
+
+
+def _run_side_by_side(jobs: dict[str, tuple[list[str], dict[str, str]]],
+                      logs: Path) -> dict[str, str]:
+    """Run the commands at once; their stdouts, or an AssertionError with every failure.
+
+    Each is its own process group so a timeout or an interrupted session also stops the
+    `vxserve.package` child that `vxdeploy package` starts.
+    """
+    started: dict[str, subprocess.Popen[str]] = {}
+    try:
+        for name, (command, env) in jobs.items():
+            with open(logs / f"{name}.out", "w") as out, open(logs / f"{name}.err", "w") as err:
+                started[name] = subprocess.Popen(
+                    command, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                    text=True, start_new_session=True)
+        deadline = time.monotonic() + PACKAGE_TIMEOUT_S
+        failed = []
+        for name, proc in started.items():
+            try:
+                code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                code = None
+            if code != 0:
+                err = (logs / f"{name}.err").read_text(errors="replace")[-4000:]
+                how = "timed out" if code is None else f"exited {code}"
+                failed.append(f"packaging {name} {how}:\n{err}")
+        assert not failed, "\n".join(failed)
+        return {name: (logs / f"{name}.out").read_text() for name in started}
+    finally:
+        for proc in started.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
 
 
 def eager_logits(src: Path, instances: list[list[int]]) -> list[list[float]]:

@@ -14,36 +14,37 @@ import pytest
 from vxserve.artifacts import read_manifest
 from vxserve.errors import ConfigError
 
-from ..compiled_model import packaged
+from ..compiled_model import CompiledArtifacts
 
 COMMON = Path(__file__).resolve().parents[3] / "containers" / "common"
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return packaged(tmp_path_factory.mktemp("compiled-artifacts"))
+@pytest.fixture
+def built(compiled_artifacts: CompiledArtifacts) -> CompiledArtifacts:
+    """The session's packages (tests/conftest.py); read-only here."""
+    return compiled_artifacts
 
 
-def test_a_pt2_is_told_apart_by_its_contents_not_its_name(built: dict[str, Path],
+def test_a_pt2_is_told_apart_by_its_contents_not_its_name(built: CompiledArtifacts,
                                                           tmp_path: Path) -> None:
     only_aoti = tmp_path / "aoti"
     only_aoti.mkdir()
-    shutil.copy(built["aoti"] / "model.pt2", only_aoti / "program.pt2")
+    shutil.copy(built.aoti / "model.pt2", only_aoti / "program.pt2")
     only_export = tmp_path / "export"
     only_export.mkdir()
-    shutil.copy(built["aoti"] / "model.export.pt2", only_export / "model.pt2")
+    shutil.copy(built.aoti / "model.export.pt2", only_export / "model.pt2")
     assert read_manifest(only_aoti).format == "aoti"
     assert read_manifest(only_export).format == "export"
-    packaged_manifest = read_manifest(built["aoti"])
+    packaged_manifest = read_manifest(built.aoti)
     assert packaged_manifest.format == "aoti"
-    assert packaged_manifest.export_file == built["aoti"] / "model.export.pt2"
+    assert packaged_manifest.export_file == built.aoti / "model.export.pt2"
 
 
 def test_a_manifest_that_calls_a_package_a_program_says_which_it_is(
-        built: dict[str, Path], tmp_path: Path) -> None:
+        built: CompiledArtifacts, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
-    shutil.copy(built["aoti"] / "model.pt2", folder / "model.pt2")
+    shutil.copy(built.aoti / "model.pt2", folder / "model.pt2")
     (folder / "vxserve.json").write_text(json.dumps({"format": "export"}))
     with pytest.raises(ConfigError, match=r"format is 'export' but model\.pt2 is an "
                        "AOTInductor package; set format to 'aoti'"):
@@ -60,17 +61,17 @@ def _warm(folder: Path, cache: Path, **env: str) -> subprocess.CompletedProcess[
     )
 
 
-def test_warm_loads_the_kernels_package_compiled(built: dict[str, Path]) -> None:
-    done = _warm(built["compile"], built["cache"], VXSERVE_TORCH_THREADS="1")
+def test_warm_loads_the_kernels_package_compiled(built: CompiledArtifacts) -> None:
+    done = _warm(built.compile, built.cache, VXSERVE_TORCH_THREADS="1")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["cache_hit"] is True and report["fx_misses"] == 0, report
     assert "torch.compile: TinyClassifier, batch dimension dynamic" in done.stderr
 
 
-def test_warm_refuses_a_model_that_is_not_compiled(built: dict[str, Path],
+def test_warm_refuses_a_model_that_is_not_compiled(built: CompiledArtifacts,
                                                    tmp_path: Path) -> None:
-    done = _warm(built["eager"], tmp_path / "cache")
+    done = _warm(built.eager, tmp_path / "cache")
     assert done.returncode == 2
     assert "nothing to warm: the model is not torch.compiled" in done.stderr
     assert "Traceback" not in done.stderr
@@ -89,13 +90,13 @@ def test_an_lstm_model_is_compiled_not_silently_left_eager(tmp_path: Path) -> No
     assert report["graphs"] >= 1 and report["fx_misses"] >= 1, report  # dynamo traced the LSTM
 
 
-def test_a_cpu_package_on_a_gpu_server_says_what_to_do(built: dict[str, Path]) -> None:
+def test_a_cpu_package_on_a_gpu_server_says_what_to_do(built: CompiledArtifacts) -> None:
     import torch
     from vxserve.compiled import load_aoti_package
 
     with pytest.raises(ConfigError, match=r"compiled for cpu, but the server runs on cuda; "
                        r"package it on a cuda machine .* or set VXSERVE_DEVICE=cpu"):
-        load_aoti_package(built["aoti"] / "model.pt2", torch.device("cuda", 0))
+        load_aoti_package(built.aoti / "model.pt2", torch.device("cuda", 0))
 
 
 @pytest.mark.gpu
@@ -130,9 +131,9 @@ def test_cuda_aoti_package_and_torch_compile_equal_eager(tmp_path: Path) -> None
         load_aoti_package(path, torch.device("cpu"))
 
 
-def test_a_compile_failure_is_one_clear_line_not_a_traceback(built: dict[str, Path],
+def test_a_compile_failure_is_one_clear_line_not_a_traceback(built: CompiledArtifacts,
                                                              tmp_path: Path) -> None:
-    done = _warm(built["compile"], tmp_path / "cold-cache", CXX="/nonexistent/g++")
+    done = _warm(built.compile, tmp_path / "cold-cache", CXX="/nonexistent/g++")
     assert done.returncode == 2, done.stderr
     assert "torch.compile failed on TinyClassifier" in done.stderr
     assert "needs a C++ compiler (g++) and Python's headers (python3-dev)" in done.stderr

@@ -4,41 +4,26 @@ start-up whose kernels come from the cache `vxdeploy package --compile compile` 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from ..compiled_model import assert_predictions_equal_eager, packaged
-from ..serverproc import ServerProc, start
+from ..compiled_model import CompiledArtifacts, assert_predictions_equal_eager
+from ..compiled_server import compiled_servers
+from ..serverproc import ServerProc
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return packaged(tmp_path_factory.mktemp("compiled-artifacts"))
-
-
-@pytest.fixture(scope="module")
-def servers(built: dict[str, Path],
+def servers(compiled_artifacts: CompiledArtifacts,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProc]]:
-    work = tmp_path_factory.mktemp("flask-compiled")
-    common = {"VXSERVE_CACHE_DIR": str(work / "cache"), "VXSERVE_TORCH_THREADS": "1",
-              "VXSERVE_HTTP_HOST": "127.0.0.1",
-              "VXSERVE_COMPILE_CACHE_DIR": str(built["cache"])}
-    running = {mode: start("flask", {**common, "AIP_STORAGE_URI": str(built[mode])},
-                           work / f"{mode}.log") for mode in ("aoti", "compile")}
-    try:
-        for server in running.values():
-            server.wait_ready(timeout_s=240)
+    with compiled_servers("flask", compiled_artifacts,
+                          tmp_path_factory.mktemp("flask-compiled")) as running:
         yield running
-    finally:
-        for server in running.values():
-            server.terminate(group=True)
 
 
 @pytest.mark.parametrize("mode", ["aoti", "compile"])
 def test_compiled_artifacts_predict_like_eager(mode: str, servers: dict[str, ServerProc],
-                                               built: dict[str, Path]) -> None:
-    assert_predictions_equal_eager(servers[mode].url, "/predict", built["eager"])
+                                               compiled_artifacts: CompiledArtifacts) -> None:
+    assert_predictions_equal_eager(servers[mode].url, "/predict", compiled_artifacts.eager)
 
 
 def test_compile_at_start_up_hits_the_packaged_cache(servers: dict[str, ServerProc]) -> None:

@@ -11,37 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from ..compiled_model import assert_predictions_equal_eager, packaged
-from ..serverproc import ServerProc, start
+from ..compiled_model import CompiledArtifacts, assert_predictions_equal_eager
+from ..compiled_server import compiled_servers
+from ..serverproc import ServerProc
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return packaged(tmp_path_factory.mktemp("compiled-artifacts"))
-
-
-@pytest.fixture(scope="module")
-def servers(built: dict[str, Path],
+def servers(compiled_artifacts: CompiledArtifacts,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServerProc]]:
-    work = tmp_path_factory.mktemp("trt-compiled")
-    common = {"VXSERVE_CACHE_DIR": str(work / "cache"), "VXSERVE_TORCH_THREADS": "1",
-              "VXSERVE_TRT_CACHE_DIR": str(work / "trt-cache"),
-              "VXSERVE_TRT_BACKEND": "onnxruntime"}
-    running = {mode: start("tensorrt", {**common, "AIP_STORAGE_URI": str(built[mode])},
-                           work / f"{mode}.log") for mode in ("aoti", "compile")}
-    try:
-        for server in running.values():
-            server.wait_ready(timeout_s=240)
+    with compiled_servers("tensorrt", compiled_artifacts,
+                          tmp_path_factory.mktemp("trt-compiled")) as running:
         yield running
-    finally:
-        for server in running.values():
-            server.terminate(group=True)
 
 
 @pytest.mark.parametrize("mode", ["aoti", "compile"])
 def test_compiled_artifacts_predict_like_eager(mode: str, servers: dict[str, ServerProc],
-                                               built: dict[str, Path]) -> None:
-    assert_predictions_equal_eager(servers[mode].url, "/predict", built["eager"])
+                                               compiled_artifacts: CompiledArtifacts) -> None:
+    assert_predictions_equal_eager(servers[mode].url, "/predict", compiled_artifacts.eager)
 
 
 def test_aoti_package_is_served_from_its_export_program(servers: dict[str, ServerProc]) -> None:
@@ -50,13 +36,13 @@ def test_aoti_package_is_served_from_its_export_program(servers: dict[str, Serve
 
 
 def test_aoti_package_without_export_program_names_the_missing_field(
-        built: dict[str, Path], tmp_path: Path) -> None:
+        compiled_artifacts: CompiledArtifacts, tmp_path: Path) -> None:
     import sys
 
     from vxtrt.prebuild import main  # noqa: F401 - same loader as the server
 
     bare = tmp_path / "bare"
-    shutil.copytree(built["aoti"], bare)
+    shutil.copytree(compiled_artifacts.aoti, bare)  # changed below: a copy
     manifest = json.loads((bare / "vxserve.json").read_text())
     manifest.pop("export_file")
     (bare / "vxserve.json").write_text(json.dumps(manifest))
