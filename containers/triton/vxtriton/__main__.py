@@ -239,11 +239,17 @@ def coerce(values: list[Any], dtype: str) -> list[Any]:
             raise ValueError("a BOOL input takes true / false only")
         return values
     if dtype.startswith(("INT", "UINT")):
+        bits = int(dtype.lstrip("UINT") or 64)
+        low, high = (0, 2**bits - 1) if dtype.startswith("U") else (-(2 ** (bits - 1)),
+                                                                   2 ** (bits - 1) - 1)
         whole: list[Any] = []
         for value in values:
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(f"{dtype} input takes whole numbers, got {value!r}")
-            whole.append(int(value))
+            number = int(value)
+            if not low <= number <= high:  # Triton's own parser answers 500 for these
+                raise ValueError(f"{dtype} input takes values in [{low}, {high}], got {value!r}")
+            whole.append(number)
         return whole
     if any(isinstance(value, bool) for value in values):
         raise ValueError(f"{dtype} input takes numbers, got true / false")

@@ -124,6 +124,16 @@ def test_fraction_for_an_integer_input_is_400(server: str) -> None:
     assert json.loads(body)["error"] == "instance 0: INT64 input takes whole numbers, got 2.5"
 
 
+def test_an_integer_out_of_the_inputs_range_is_400_not_tritons_500(server: str) -> None:
+    """Triton answers 500 when its JSON parser meets an integer its input type cannot hold."""
+    status, body = _call(server + "/predict", {"instances": [[1, 2**70]]})
+    assert status == 400, body
+    assert json.loads(body)["error"] == (
+        "instance 0: INT64 input takes values in [-9223372036854775808, 9223372036854775807], "
+        f"got {2**70}"
+    )
+
+
 def test_instances_of_different_lengths_answer_in_order(server: str) -> None:
     body = {"instances": [[1, 2, 3], [4, 5], [1, 2, 3], [9]]}
     status, answer = _call(server + "/predict", body)
