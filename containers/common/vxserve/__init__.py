@@ -10,6 +10,7 @@ Public interface:
     ServeConfig.from_env()            settings from AIP_* / VXSERVE_*
     PredictionService(config)         load() / health() / predict(body) / begin_drain() ...
     BaseHandler, TensorHandler, ClassificationHandler, load_handler, ModelContext
+    quick                             marks a handler hook as safe to run on the event loop
     fetch_artifacts, read_manifest, Manifest      artifacts (gs://, file://, local) + format
     load_torch_model                  TorchScript, torch.export (.pt2), AOTInductor (.pt2),
                                       state dict + code
@@ -42,6 +43,7 @@ from .handler import (
     TensorHandler,
     group_by_key,
     load_handler,
+    quick,
 )
 from .loading import load_torch_model
 from .metrics import ServeMetrics
@@ -71,6 +73,7 @@ __all__ = [
     "group_by_key",
     "load_handler",
     "load_torch_model",
+    "quick",
     "read_manifest",
     "run_group",
 ]

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .artifacts import HANDLER_FILE, Manifest
 from .compiled import maybe_compile
@@ -36,6 +36,8 @@ from .config import ServeConfig
 from .device import inference_context
 from .errors import ConfigError, InvalidInput
 from .loading import import_file, load_torch_model
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _DTYPES = {
     "float32": "float32",
@@ -336,19 +338,34 @@ def load_handler(spec: str, artifact_dir: Path) -> BaseHandler:
     return cls()
 
 
-def quick_hooks(handler: BaseHandler) -> bool:
-    """Whether the hooks run per request beside the event loop are vxserve's own.
+_REQUEST_HOOKS = ("preprocess", "shape_key", "postprocess")
+
+
+def quick(hook: F) -> F:
+    """Mark a handler's override as quick CPU work that never blocks (no I/O, no sleep).
+
+    The ASGI front then calls it on its event loop like vxserve's own hooks instead of
+    sending the request through a thread (see quick_hooks).
+    """
+    hook.vxserve_quick = True  # type: ignore[attr-defined]
+    return hook
+
+
+def quick_hooks(handler: BaseHandler | type[BaseHandler]) -> bool:
+    """Whether the hooks run per request beside the event loop are all quick.
 
     preprocess, shape_key and postprocess of the built-in handlers are quick CPU work and
     never wait on I/O, so the ASGI front calls them on its event loop. A user's override
     may do anything (tokenize for 50 ms, fetch a URL) and would stall every connection,
-    so a handler that overrides any of them is served from a thread instead.
+    so a handler that overrides any of them is served from a thread instead, unless the
+    override is marked with `quick`.
     """
-    cls = type(handler)
-    return all(
-        getattr(cls, name).__module__ == __name__
-        for name in ("preprocess", "shape_key", "postprocess")
-    )
+    cls = handler if isinstance(handler, type) else type(handler)
+    for name in _REQUEST_HOOKS:
+        hook = getattr(cls, name)
+        if hook.__module__ != __name__ and not getattr(hook, "vxserve_quick", False):
+            return False
+    return True
 
 
 def group_by_key(handler: BaseHandler, items: Sequence[Any]) -> dict[Hashable, list[int]]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from vxserve.errors import ConfigError, InvalidInput
-from vxserve.handler import BaseHandler, ModelContext
+from vxserve.handler import BaseHandler, ModelContext, quick, quick_hooks
 
 from .backends.base import Backend
 from .export import example_batch, onnx_instance_shape, to_onnx
@@ -131,6 +131,8 @@ def backend_handler(base: type[BaseHandler], settings: TrtSettings) -> BaseHandl
                     )
         return items
 
+    if quick_hooks(base):  # a shape check on top: as quick as the base's own
+        preprocess = quick(preprocess)
     cls = type(f"Backend{base.__name__}", (base,), {"load_model": load_model,
                                                     "preprocess": preprocess})
     return cls()

@@ -17,6 +17,8 @@ from vxserve.handler import (
     TensorHandler,
     group_by_key,
     load_handler,
+    quick,
+    quick_hooks,
 )
 
 
@@ -169,3 +171,34 @@ def test_bad_handler_specs_say_why(tmp_path: Path, spec: str, message: str) -> N
     (tmp_path / "handler.py").write_text(HANDLER_FILE)
     with pytest.raises(ConfigError, match=message):
         load_handler(spec, tmp_path)
+
+
+class Tokenizing(ClassificationHandler):
+    def preprocess(self, instances, parameters):  # may block: a user's code
+        return super().preprocess(instances, parameters)
+
+
+class MarkedQuick(ClassificationHandler):
+    @quick
+    def preprocess(self, instances, parameters):
+        return super().preprocess(instances, parameters)
+
+
+class OwnModelOnly(ClassificationHandler):
+    def inference(self, batch):  # runs in a model worker, never on the event loop
+        return super().inference(batch)
+
+
+@pytest.mark.parametrize(
+    ("handler", "on_loop"),
+    [
+        (TensorHandler, True),
+        (ClassificationHandler, True),
+        (OwnModelOnly, True),
+        (Tokenizing, False),
+        (MarkedQuick, True),
+    ],
+)
+def test_only_hooks_known_to_be_quick_run_on_the_event_loop(handler, on_loop: bool) -> None:
+    assert quick_hooks(handler) is on_loop
+    assert quick_hooks(handler()) is on_loop
