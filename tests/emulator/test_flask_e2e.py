@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +43,12 @@ def test_two_versions_of_the_sentiment_model_split_and_metrics(v1, emulator,
         .deployed_model_id for _ in range(60))
     assert set(served) == {first.id, second.id}
     assert served[first.id] > served[second.id]
+    # Both servers share this host: one torch thread per forward pass each, or their OpenMP
+    # threads oversubscribe the cores (seconds per request while both answer).
+    for server in emulator.emu.servers.describe():
+        for replica in server["replicas"]:
+            environ = Path(f"/proc/{replica['pid']}/environ").read_bytes().split(b"\0")
+            assert b"VXSERVE_TORCH_THREADS=1" in environ
 
     # The Monitoring API (real client, gRPC) sees the routed predictions per deployed model.
     import grpc

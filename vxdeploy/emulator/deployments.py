@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vxdeploy.emulator")
 
+# Bundled servers whose forward passes run on torch's intra-op threads in this process
+# (TorchServe sizes its own workers; a user's image is left alone).
+SHARED_HOST_THREADS = frozenset({"flask", "tensorrt"})
+
 
 def is_scale_to_zero(dm: t.DeployedModel) -> bool:
     """A deployment with no replica at rest: min_replica_count 0 and a scale-to-zero spec."""
@@ -94,6 +98,14 @@ class DeploymentRuntime:
             # Downloads, ONNX exports and engines go in the state directory (removed with
             # it), not the system temp dir; a container keeps them in its own /tmp.
             env.setdefault("VXSERVE_CACHE_DIR", str(self.servers.state_dir / "cache"))
+        if container in SHARED_HOST_THREADS:
+            # On Vertex a replica owns its machine; here every deployed server shares this
+            # one. With torch's default (a thread per core in every forward pass) two
+            # servers answering at once oversubscribe the cores, and OpenMP threads spin at
+            # barriers while their partners wait for a core: p99 rose from 30 ms to 2-3 s
+            # with two flask servers on 2 cores. One thread per pass, and a model worker
+            # per core, keeps each server batching without the collapse. model.env wins.
+            env.setdefault("VXSERVE_TORCH_THREADS", "1")
         port = container_spec.ports[0].container_port if container_spec.ports else 8080
         command = list(container_spec.command) or None
         args = list(container_spec.args) or None
