@@ -286,8 +286,7 @@ class PredictionService:
         With batching on and the handler's pre/post-processing vxserve's own (quick, no
         I/O), the request is parsed on the loop, its instances queued for the model
         workers, and the loop awaits the batch. Hopping to a thread pool and back cost
-        ~0.4 ms CPU per request, more than all the HTTP handling; a thread blocked per
-        request also made health probes queue behind predictions under a burst. Anything
+        ~0.4 ms CPU per request, more than all the HTTP handling. Anything
         else (a custom handler's code may block, batching off or still undecided) runs
         the blocking `predict` in a worker thread.
         """

@@ -2,10 +2,9 @@
 
 The front of the `flask` and `tensorrt` containers. It only moves bytes: the service
 decides every status (readiness, limits, validation, queue, drain). Predictions are
-awaited on the event loop (`PredictionService.predict_async`), so a burst of slow
-predictions never holds the threads that health probes and /metrics need, and no request
-pays a hop to a thread pool and back. Unknown routes and methods answer JSON like every
-other error, naming the routes that exist.
+awaited on the event loop (`PredictionService.predict_async`): no request holds a thread
+while its batch runs, and none pays a hop to a thread pool and back. Unknown routes and
+methods answer JSON like every other error, naming the routes that exist.
 """
 
 from __future__ import annotations
