@@ -119,6 +119,7 @@ def _env(threads: int, port: int, log_dir: Path) -> dict[str, str]:
     env.update(
         {
             "AIP_HTTP_PORT": str(port),
+            "VXSERVE_HTTP_HOST": "127.0.0.1",  # loopback only
             "AIP_HEALTH_ROUTE": "/health",
             "AIP_PREDICT_ROUTE": "/predict",
             "AIP_STORAGE_URI": str(ARTIFACTS),

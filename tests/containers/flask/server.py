@@ -110,6 +110,7 @@ def start(artifacts: Path, log_dir: Path, **env: str) -> FlaskServer:
         **{k: v for k, v in os.environ.items() if not k.startswith(("AIP_", "VXSERVE_"))},
         "PYTHONPATH": os.pathsep.join([str(CONTAINER), str(COMMON)]),
         "AIP_HTTP_PORT": str(port),
+        "VXSERVE_HTTP_HOST": "127.0.0.1",  # loopback only, as the emulator runs it
         "AIP_HEALTH_ROUTE": "/health",
         "AIP_PREDICT_ROUTE": "/predict",
         "AIP_STORAGE_URI": str(artifacts),

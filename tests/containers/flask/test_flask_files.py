@@ -70,7 +70,7 @@ def test_the_server_parses_http_in_c(start_server, sentiment: Path) -> None:
     answers at ~3x the CPU per request, so the start-up line says which it runs."""
     server = start_server(sentiment / "torchscript")
     server.wait_ready()
-    assert "serving on 0.0.0.0:" in server.log()
+    assert "serving on 127.0.0.1:" in server.log()
     assert "(http httptools, loop uvloop)" in server.log()
 
 
