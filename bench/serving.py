@@ -23,7 +23,13 @@ servers so drifts in the machine's background load hit all alike. For every torc
 setting, concurrency (c) and instances per request it prints req/s, p50, p99, the ratio
 to `tutorial` (and the torchserve container's to `ts-stock`/`ts-batched`), the servers'
 own CPU time per request, and their memory (RSS of the whole process group) after
-warm-up and the highest seen under load. Ranges are min-max over the rounds.
+warm-up and the highest seen under load. Ranges are min-max over the rounds, with
+the median after "~".
+
+`--noise-floor` starts the baselines a second time (`tutorial-again`, `ts-stock-again`)
+and measures them in the same rounds: their ratio to the first copy is what the
+machine's noise alone makes of identical servers, the yardstick for every other ratio
+(on the shared 2-core VM, c=1 ratios of identical servers spread by about +-20%).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -56,6 +63,7 @@ SEQ_LEN = 64
 VOCAB = 50_000
 MODEL = "sentiment"
 ALL = ["tutorial", "ts-stock", "ts-batched", "flask", "torchserve", "tensorrt", "triton"]
+AGAIN = "-again"  # a second copy of a baseline: the noise floor (--noise-floor)
 
 
 def free_port() -> int:
@@ -239,13 +247,14 @@ def _start_stock_torchserve(name: str, threads: int, log_dir: Path, batched: boo
 
 def start_server(name: str, threads: int, log_dir: Path, extra_env: dict[str, str],
                  probe: bytes, variants: dict[str, tuple[str, dict[str, str]]]) -> Server | None:
+    label, name = name, name.removesuffix(AGAIN)  # the same server again, on its own
     container = name
     if name in variants:  # a bundled container again, under its own name, with more env
         container, more = variants[name]
         extra_env = {**extra_env, **more}
     if name in ("ts-stock", "ts-batched"):
-        server = _start_stock_torchserve(name, threads, log_dir, name == "ts-batched")
-        _wait_serving(server, probe, 180, log_dir / f"{name}.log")
+        server = _start_stock_torchserve(label, threads, log_dir, name == "ts-batched")
+        _wait_serving(server, probe, 180, log_dir / f"{label}.log")
         return server
     port = free_port()
     env = _env(threads, port, log_dir)
@@ -266,10 +275,10 @@ def start_server(name: str, threads: int, log_dir: Path, extra_env: dict[str, st
         cwd, timeout = folder, float(spec["process"].get("ready_timeout_s", 120))
         env["PYTHONPATH"] = os.pathsep.join([str(cwd), str(common)])
         env.update(extra_env)
-    log = log_dir / f"{name}.log"
+    log = log_dir / f"{label}.log"
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(name, proc, port, "/predict")
+    server = Server(label, proc, port, "/predict")
     _wait_serving(server, probe, timeout, log)
     return server
 
@@ -368,7 +377,7 @@ def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
                     "rss_load_mb": max(r["rss_peak"] for r in rs) / 2**20,
                 }
                 rows.append(row)
-                print(f"  t={threads} i={instances} c={c:<3} {name:<11} "
+                print(f"  t={threads} i={instances} c={c:<3} {name:<14} "
                       f"{_range(row['rps'], '.0f')} req/s  p99 {_range(row['p99_ms'], '.1f')} ms"
                       f"  cpu {row['cpu_ms_per_request']:.2f} ms/req"
                       + (f"  batch {row['mean_batch']:.1f}" if row["mean_batch"] else "")
@@ -421,11 +430,18 @@ def _range(values: list[float], fmt: str) -> str:
     return f"{lo:{fmt}}" if f"{lo:{fmt}}" == f"{hi:{fmt}}" else f"{lo:{fmt}}-{hi:{fmt}}"
 
 
+def _spread(values: list[float]) -> str:
+    """min-max ~median: with a handful of noisy rounds the range alone hides where most lie."""
+    if len(values) < 3:
+        return _range(values, ".2f")
+    return f"{_range(values, '.2f')} ~{statistics.median(values):.2f}"
+
+
 def report(rows: list[dict]) -> None:
     by = {(r["server"], r["torch_threads"], r["instances"], r["concurrency"]): r for r in rows}
     print()
-    print(f"{'server':<11} {'thr':>3} {'inst':>4} {'c':>3} {'req/s':>11} {'p99 ms':>11} "
-          f"{'x tutorial':>11} {'p99/tut':>9} {'x ts-stock':>11} {'x ts-batch':>11} "
+    print(f"{'server':<14} {'thr':>3} {'inst':>4} {'c':>3} {'req/s':>11} {'p99 ms':>11} "
+          f"{'x tutorial':>16} {'p99/tut':>9} {'x ts-stock':>16} {'x ts-batch':>11} "
           f"{'cpu ms/req':>10} {'batch':>5} {'RSS warm/load MB':>17}")
     for r in rows:
         key = (r["torch_threads"], r["instances"], r["concurrency"])
@@ -435,12 +451,14 @@ def report(rows: list[dict]) -> None:
             if b is None or r["server"] == base:
                 return "-"
             values = [x / y for x, y in zip(r[field], b[field], strict=True) if y]
-            return _range(values, ".2f") if values else "-"
+            if not values:
+                return "-"
+            return _spread(values) if field == "rps" else _range(values, ".2f")
 
-        print(f"{r['server']:<11} {r['torch_threads']:>3} {r['instances']:>4} "
+        print(f"{r['server']:<14} {r['torch_threads']:>3} {r['instances']:>4} "
               f"{r['concurrency']:>3} {_range(r['rps'], '.0f'):>11} "
-              f"{_range(r['p99_ms'], '.1f'):>11} {ratio('tutorial'):>11} "
-              f"{ratio('tutorial', 'p99_ms'):>9} {ratio('ts-stock'):>11} "
+              f"{_range(r['p99_ms'], '.1f'):>11} {ratio('tutorial'):>16} "
+              f"{ratio('tutorial', 'p99_ms'):>9} {ratio('ts-stock'):>16} "
               f"{ratio('ts-batched'):>11} {r['cpu_ms_per_request']:>10.2f} "
               f"{(format(r['mean_batch'], '.1f') if r['mean_batch'] else '-'):>5} "
               f"{r['rss_warm_mb']:>8.0f}/{r['rss_load_mb']:<8.0f}")
@@ -482,12 +500,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="also serve a bundled container under NAME with more environment, "
                         "measured in the same interleaved rounds (e.g. "
                         "flask-w1=flask:VXSERVE_MODEL_WORKERS=1)")
+    parser.add_argument("--noise-floor", action="store_true",
+                        help="also measure a second copy of each baseline (tutorial-again, "
+                        "ts-stock-again): what noise alone makes of identical servers")
     args = parser.parse_args(argv)
     try:
         variants = _variants(args.variant)
     except ValueError as exc:
         parser.error(str(exc))
     args.servers = [*args.servers, *(v for v in variants if v not in args.servers)]
+    if args.noise_floor:
+        args.servers += [b + AGAIN for b in ("tutorial", "ts-stock") if b in args.servers]
     # SIGTERM (timeout, kill) must still stop the servers: run the `finally` below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("wrk") is None:
