@@ -91,8 +91,10 @@ def start(container: str, env: dict[str, str], log_path: Path) -> ServerProc:
         PYTHONPATH=os.pathsep.join([str(CONTAINERS / container), str(CONTAINERS / "common")]),
         AIP_HTTP_PORT=str(port),
         PYTHONUNBUFFERED="1",
-        **env,
     )
+    # As the emulator runs them: reachable from this machine only (the image's default,
+    # 0.0.0.0, is for a container's own network namespace).
+    full_env.update({"VXSERVE_HTTP_HOST": "127.0.0.1", **env})
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing to it
     proc = subprocess.Popen(
         command, env=full_env, cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT,

@@ -40,6 +40,7 @@ from vxserve.errors import (
 from vxserve.metrics import ServeMetrics
 
 from .archive import prepare_archive
+from .bundling import BUNDLE_HEADER, PARTS_HEADER, Answer, Bundler, bundle_body, split_answers
 from .envelope import parse_body
 from .process import Layout, TorchServeProcess, TorchServeStartError
 from .properties import pick_ports, taken_ports
@@ -68,6 +69,7 @@ class Front:
         self.error = ""
         self.ts: TorchServeProcess | None = None
         self.inference: Upstream | None = None
+        self.bundler: Bundler | None = None  # set once the archive says who handles requests
         self.management: Upstream | None = None
         self.ts_metrics: Upstream | None = None
         self.inflight_instances = 0
@@ -99,6 +101,9 @@ class Front:
                 prepare_archive, self.settings, artifacts, layout.model_store,
                 layout.tmp / "archiver",
             )
+            if self.settings.front_batches:
+                self.bundler = Bundler(self._send, slots=self.settings.workers,
+                                       max_instances=self.serve.batch_size)
             jvm_ready = await self._start_torchserve(layout)
         except Exception as exc:
             # Like every vxserve server: stay up, answer health 503 with the reason, so the
@@ -209,9 +214,11 @@ class Front:
         self.metrics.inflight.inc()
         self.metrics.queue_depth.set(self.inflight_instances)
         try:
-            response = await self.inference.request(
-                "POST", self._predict_path, raw, timeout=self.serve.predict_timeout_s
-            )
+            async with asyncio.timeout(self.serve.predict_timeout_s):
+                if self.bundler is not None:
+                    answer = await self.bundler.submit(raw, count)
+                else:
+                    [answer] = await self._send([raw])
         except TimeoutError:
             raise DeadlineExceeded(
                 f"the prediction did not finish within VXSERVE_PREDICT_TIMEOUT_S="
@@ -223,9 +230,37 @@ class Front:
             self.inflight_instances -= count
             self.metrics.inflight.dec()
             self.metrics.queue_depth.set(self.inflight_instances)
-        batch = response.headers.get(BATCH_HEADER)
-        headers = {BATCH_HEADER: batch} if batch else {}
-        return response.status, _as_vertex_body(response), count, headers
+        headers = {BATCH_HEADER: str(answer.batch_requests)} if answer.batch_requests else {}
+        return answer.status, answer.body, count, headers
+
+    async def _send(self, bodies: list[bytes]) -> list[Answer]:
+        """One request as the client sent it, or several as a bundle (vxts.bundling)."""
+        assert self.inference is not None
+        timeout = self.serve.predict_timeout_s
+        if len(bodies) == 1:
+            response = await self.inference.request(
+                "POST", self._predict_path, bodies[0], timeout=timeout)
+            batch = response.headers.get(BATCH_HEADER, "")
+            return [Answer(response.status, _as_vertex_body(response),
+                           int(batch) if batch.isdigit() else 0)]
+        n = len(bodies)
+        response = await self.inference.request(
+            "POST", self._predict_path, bundle_body(bodies), timeout=timeout,
+            headers={BUNDLE_HEADER: str(n)})
+        parts = response.headers.get(PARTS_HEADER)
+        if response.status != 200:
+            # TorchServe failed the bundle as a whole (a worker died, its own timeout):
+            # every request in it gets that error.
+            return [Answer(response.status, _as_vertex_body(response), n)] * n
+        if parts is None:
+            raise UpstreamError(f"a bundle's answer has no {PARTS_HEADER} header")
+        try:
+            answers = split_answers(parts, response.body)
+        except ValueError as exc:
+            raise UpstreamError(f"a bundle's answer does not add up: {exc}") from None
+        if len(answers) != n:
+            raise UpstreamError(f"{n} requests in a bundle, {len(answers)} answers")
+        return [Answer(status, body, n) for status, body in answers]
 
     async def metrics_route(self, request: Request) -> Response:
         """vxserve's metrics followed by TorchServe's own (ts_* and per-model timings)."""

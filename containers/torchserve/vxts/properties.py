@@ -74,7 +74,7 @@ def render_properties(settings: TorchServeSettings, ports: Ports, model_store: P
                 "marName": settings.model_name,
                 "minWorkers": settings.workers,
                 "maxWorkers": settings.workers,
-                "batchSize": settings.batch_size,
+                "batchSize": settings.torchserve_batch_size,
                 "maxBatchDelay": settings.max_batch_delay_ms,
                 "responseTimeout": max(1, round(serve.predict_timeout_s)),
                 # Worker start includes loading and warming the model: allow the whole

@@ -32,7 +32,7 @@ class TorchServeSettings:
     java: str = "java"
     vmargs: str = ""
     ready_timeout_s: float = 300.0
-    # TorchServe's maxBatchDelay unless VXSERVE_BATCH_DELAY_MS is set (see from_env).
+    # TorchServe's maxBatchDelay where TorchServe batches (stock handlers; see from_env).
     batch_delay_ms: int = 1
     #: a stock TorchServe handler or .mar runs (vxts.native): TorchServe's json envelope
     stock: bool = False
@@ -51,8 +51,23 @@ class TorchServeSettings:
         return self.serve.batch_size
 
     @property
+    def front_batches(self) -> bool:
+        """The front bundles requests for TorchServe (vxts.bundling) instead of TorchServe
+        batching them: vxserve handlers with batching on. A stock handler keeps TorchServe's
+        batching (it may read only `data[0]`, and knows nothing of bundles)."""
+        return not self.stock and self.batch_size > 1
+
+    @property
+    def torchserve_batch_size(self) -> int:
+        """TorchServe's batchSize: 1 where the front batches (a bundle is one request)."""
+        return 1 if self.front_batches else self.batch_size
+
+    @property
     def max_batch_delay_ms(self) -> int:
-        return 0 if self.serve.batching == "off" else self.batch_delay_ms
+        """TorchServe's maxBatchDelay: 0 unless TorchServe itself batches (a stock handler)."""
+        if self.serve.batching == "off" or self.front_batches:
+            return 0
+        return self.batch_delay_ms
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TorchServeSettings:

@@ -41,12 +41,13 @@ class Upstream:
 
     async def request(
         self, method: str, path: str, body: bytes = b"", *, timeout: float,
-        content_type: str = "application/json",
+        content_type: str = "application/json", headers: dict[str, str] | None = None,
     ) -> UpstreamResponse:
         """Send one request; a pooled connection that turns out closed is retried once fresh."""
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
         ).encode("latin-1")
         async with asyncio.timeout(timeout):
             for attempt in (0, 1):

@@ -13,6 +13,7 @@ import sys
 import traceback
 from typing import Any
 
+from vxts.bundling import BUNDLE_HEADER, PARTS_HEADER, frame_answers
 from vxts.worker import VertexBatchHandler
 
 _service = VertexBatchHandler()
@@ -30,6 +31,8 @@ def handle(data: Any, context: Any) -> Any:
     if data is None:
         return None
     bodies = [row.get("body") if row.get("body") is not None else row.get("data") for row in data]
+    if len(bodies) == 1 and context.get_request_header(0, BUNDLE_HEADER):
+        return _handle_bundle(bodies[0], context)
     answers = _service.handle_batch(bodies)
     # Batch size is otherwise invisible: TorchServe counts requests, not forward passes.
     # The ratio VxtsBatchRequests / VxtsBatches on /metrics is the mean batch size.
@@ -46,6 +49,22 @@ def handle(data: Any, context: Any) -> Any:
         out.append(json.dumps(body, separators=(",", ":")).encode())
         context.set_response_content_type(idx, "application/json")
     return out
+
+
+def _handle_bundle(bundle: Any, context: Any) -> Any:
+    """Several requests the front sent together (vxts.bundling): one answer each, framed."""
+    if isinstance(bundle, (bytes, bytearray)):
+        bundle = json.loads(bundle)
+    answers = _service.handle_batch(list(bundle))
+    with contextlib.suppress(Exception):
+        context.metrics.add_counter("VxtsBatches", 1)
+        context.metrics.add_counter("VxtsBatchRequests", len(answers))
+    parts, body = frame_answers(
+        [(status, json.dumps(answer, separators=(",", ":")).encode()) for status, answer in answers]
+    )
+    context.set_response_header(0, PARTS_HEADER, parts)
+    context.set_response_content_type(0, "application/octet-stream")
+    return [body]
 
 
 LOAD_ERROR_ENV = "VXTS_LOAD_ERROR_FILE"

@@ -121,6 +121,13 @@ def test_health_is_503_until_the_worker_is_ready(servers, tmp_path_factory) -> N
     assert httpx.get(main.url + "/health").status_code == 404  # only the configured route
 
 
+def test_the_front_listens_on_loopback_like_every_local_server(servers) -> None:
+    """The test servers run as the emulator runs them; the image's 0.0.0.0 default would
+    have put them on every interface of this machine."""
+    for server in servers:
+        assert f"serving on 127.0.0.1:{server.port} " in server.log()
+
+
 def test_predictions_equal_eager_pytorch(servers, eager) -> None:
     main, _ = servers
     instances = tokens(3, 64, seed=1) + tokens(2, 17, seed=2) + tokens(1, 64, seed=3)

@@ -30,9 +30,10 @@ def test_bad_setting_exits_2_naming_the_variable(tmp_path: Path) -> None:
 
 def test_taken_port_exits_1_saying_so(tmp_path: Path) -> None:
     with socket.socket() as taken:
-        taken.bind(("0.0.0.0", 0))
+        taken.bind(("127.0.0.1", 0))
         taken.listen()
-        done = run_module({"AIP_HTTP_PORT": str(taken.getsockname()[1])}, tmp_path)
+        done = run_module({"AIP_HTTP_PORT": str(taken.getsockname()[1]),
+                           "VXSERVE_HTTP_HOST": "127.0.0.1"}, tmp_path)
     assert done.returncode == 1
     assert "Address already in use" in done.stderr
 
