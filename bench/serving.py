@@ -387,7 +387,8 @@ def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
 
 def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
             threads: int) -> list[dict]:
-    """py-spy each Python server under wrk (c=32, 1 instance) and split its CPU by stage."""
+    """py-spy each Python server under wrk (c=32, --profile-instances per request) and split
+    its CPU by stage."""
     from profile_stages import STAGES, stages
 
     spy = Path(sys.executable).parent / "py-spy"
@@ -395,7 +396,7 @@ def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
         print("profile skipped: py-spy is not installed (pip install py-spy)", flush=True)
         return []
     rows = []
-    bodies = bodies_file(1, folder)
+    bodies = bodies_file(args.profile_instances, folder)
     for name, server in servers.items():
         if name.startswith("ts-"):
             continue  # stock TorchServe: its JVM is not Python; nothing to compare stage by stage
@@ -414,7 +415,8 @@ def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
             continue
         shares = stages(raw, REPO)
         cpu = run["cpu_s"] * 1000 / max(1, run["ok"])
-        row = {"server": name, "torch_threads": threads, "cpu_ms_per_request": cpu,
+        row = {"server": name, "torch_threads": threads, "instances": args.profile_instances,
+               "cpu_ms_per_request": cpu,
                "stages_ms": {k: shares[k] * cpu for k in STAGES},
                "batching_wait_share": shares["batching wait"]}
         rows.append(row)
@@ -493,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", nargs="+", default=ALL, choices=ALL)
     parser.add_argument("--profile", action="store_true",
                         help="also py-spy each Python server and print CPU per stage")
+    parser.add_argument("--profile-instances", type=int, default=1, metavar="N",
+                        help="instances per request in the --profile run (at c=32)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the bundled containers")
     parser.add_argument("--variant", action="append", default=[],
@@ -554,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     if profiles:
         from profile_stages import STAGES
 
-        print(f"\nCPU ms per request by stage (py-spy, c=32, 1 instance; "
+        print(f"\nCPU ms per request by stage (py-spy, c=32, {args.profile_instances} "
+              f"instance(s) per request; "
               f"see bench/profile_stages.py)\n{'server':<11} {'thr':>3} {'total':>6} "
               + " ".join(f"{k:>13}" for k in STAGES) + "  batch wait")
         for p in profiles:
