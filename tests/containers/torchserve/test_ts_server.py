@@ -250,6 +250,32 @@ def test_gpu_out_of_memory_fails_only_that_request(servers, eager) -> None:
     assert httpx.get(aux.url + "/health").status_code == 200  # the server lives on
 
 
+def test_requests_waiting_for_a_busy_worker_go_as_one_bundle_each_answered_alone(
+    servers, eager
+) -> None:
+    """aux has one TorchServe worker: while a 2 s pass holds it, three requests (one bad)
+    wait in the front, then go to the worker together; each keeps its own status."""
+    _, aux = servers
+    slow = {"instances": tokens(1, 64, seed=50, first=SLOW_MARKER)}
+    waiting = [{"instances": tokens(1, 64, seed=51)}, {"instances": [[1.5] * 64]},
+               {"instances": tokens(2, 64, seed=52)}]
+    with ThreadPoolExecutor(4) as pool:
+        busy = pool.submit(post, aux, slow)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "vxserve_inflight_requests 1.0" not in (
+            httpx.get(aux.url + "/metrics", timeout=5).text
+        ):
+            time.sleep(0.01)
+        answers = list(pool.map(lambda body: post(aux, body), waiting))
+        assert busy.result().status_code == 200
+    good, bad, two = answers
+    assert good.status_code == 200 and two.status_code == 200, (good.text, two.text)
+    assert_matches_eager(good.json()["predictions"], waiting[0]["instances"], eager)
+    assert_matches_eager(two.json()["predictions"], waiting[2]["instances"], eager)
+    assert bad.status_code == 400 and "integers" in bad.json()["error"]["message"]
+    assert {a.headers["x-vxts-batch-requests"] for a in answers} == {"3"}
+
+
 def test_full_queue_is_429_and_sigterm_drains_then_stops_the_jvm(servers, eager) -> None:
     _, aux = servers
     children = _descendants(aux.proc.pid)
