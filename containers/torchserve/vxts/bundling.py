@@ -8,8 +8,8 @@ handlers TorchServe runs batches of one with no delay, and the front does the ba
 without a window: it keeps at most one request in flight per TorchServe worker, sends a
 request at once when a worker is free, and while every worker is busy the requests that
 arrive wait here; the next free worker gets all of them (up to VXSERVE_BATCH_SIZE
-instances) in one *bundle*. At low load nothing waits; under load bundles fill by
-themselves.
+instances and TorchServe's request size limit) in one *bundle*. At low load nothing
+waits; under load bundles fill by themselves.
 
 A bundle is one POST whose body is a JSON array of the requests' own bodies, marked by
 the `x-vxts-bundle` header (the front refuses any body that is not a JSON object, so no
@@ -54,10 +54,13 @@ class _Waiting:
 class Bundler:
     """At most `slots` requests or bundles in flight; what waits goes out together."""
 
-    def __init__(self, send: Send, *, slots: int, max_instances: int):
+    def __init__(self, send: Send, *, slots: int, max_instances: int, max_bytes: int):
         self._send = send
         self.slots = max(1, slots)
         self.max_instances = max(1, max_instances)
+        # TorchServe refuses a larger request (413) for every request in it; one body alone
+        # is always under it (the front's body limit is lower).
+        self.max_bytes = max_bytes
         self.in_flight = 0
         self._waiting: collections.deque[_Waiting] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -76,9 +79,14 @@ class Bundler:
     def _dispatch(self) -> None:
         while self.in_flight < self.slots and self._waiting:
             bundle = [self._waiting.popleft()]
-            size = bundle[0].instances
-            while self._waiting and size + self._waiting[0].instances <= self.max_instances:
+            size, length = bundle[0].instances, len(bundle[0].body) + 2
+            while (
+                self._waiting
+                and size + self._waiting[0].instances <= self.max_instances
+                and length + len(self._waiting[0].body) + 1 <= self.max_bytes
+            ):
                 size += self._waiting[0].instances
+                length += len(self._waiting[0].body) + 1
                 bundle.append(self._waiting.popleft())
             # A request whose caller gave up (timeout, disconnect) is not sent.
             bundle = [w for w in bundle if not w.answer.done()]

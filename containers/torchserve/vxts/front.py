@@ -103,7 +103,8 @@ class Front:
             )
             if self.settings.front_batches:
                 self.bundler = Bundler(self._send, slots=self.settings.workers,
-                                       max_instances=self.serve.batch_size)
+                                       max_instances=self.serve.batch_size,
+                                       max_bytes=self.settings.request_limit_bytes)
             jvm_ready = await self._start_torchserve(layout)
         except Exception as exc:
             # Like every vxserve server: stay up, answer health 503 with the reason, so the

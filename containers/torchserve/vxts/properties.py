@@ -83,8 +83,6 @@ def render_properties(settings: TorchServeSettings, ports: Ports, model_store: P
             }
         }
     }
-    # TorchServe's own limit must not cut the front's: the front enforces the real one.
-    body_limit = serve.max_body_bytes + 64 * 1024
     lines = {
         "inference_address": f"http://127.0.0.1:{ports.inference}",
         "management_address": f"http://127.0.0.1:{ports.management}",
@@ -105,8 +103,8 @@ def render_properties(settings: TorchServeSettings, ports: Ports, model_store: P
         "models": json.dumps(model, separators=(",", ":")),
         "default_workers_per_model": str(settings.workers),
         "job_queue_size": str(serve.max_queue),
-        "max_request_size": str(body_limit),
-        "max_response_size": str(body_limit),
+        "max_request_size": str(settings.request_limit_bytes),
+        "max_response_size": str(settings.response_limit_bytes),
         "default_response_timeout": str(max(1, round(serve.predict_timeout_s))),
         "metrics_mode": "prometheus",
         # Lets the handler's own counters (VxtsBatches, VxtsBatchRequests) reach /metrics

@@ -58,6 +58,18 @@ class TorchServeSettings:
         return not self.stock and self.batch_size > 1
 
     @property
+    def request_limit_bytes(self) -> int:
+        """TorchServe's max_request_size: above the front's own limit, which is the real one
+        (a client's body never reaches TorchServe over it), and the most a bundle may hold."""
+        return self.serve.max_body_bytes + 64 * 1024
+
+    @property
+    def response_limit_bytes(self) -> int:
+        """TorchServe's max_response_size: a bundle's answer carries up to
+        VXSERVE_BATCH_SIZE requests' answers (Java's int caps it)."""
+        return min(2**31 - 1, self.request_limit_bytes * max(1, self.serve.batch_size))
+
+    @property
     def torchserve_batch_size(self) -> int:
         """TorchServe's batchSize: 1 where the front batches (a bundle is one request)."""
         return 1 if self.front_batches else self.batch_size

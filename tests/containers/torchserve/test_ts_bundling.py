@@ -33,7 +33,7 @@ async def _settle() -> None:
 def test_a_lone_request_goes_at_once_and_waiting_ones_go_together() -> None:
     async def scenario() -> None:
         upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=1, max_instances=8)
+        bundler = Bundler(upstream.send, slots=1, max_instances=8, max_bytes=1 << 20)
         first = asyncio.create_task(bundler.submit(b"a", 1))
         await _settle()
         assert upstream.hops == [[b"a"]]  # no window: sent before anything else arrived
@@ -53,7 +53,7 @@ def test_a_lone_request_goes_at_once_and_waiting_ones_go_together() -> None:
 def test_one_hop_per_free_worker_and_bundles_stop_at_the_batch_size() -> None:
     async def scenario() -> None:
         upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=2, max_instances=4)
+        bundler = Bundler(upstream.send, slots=2, max_instances=4, max_bytes=1 << 20)
         tasks = [asyncio.create_task(bundler.submit(b"x%d" % i, 3 if i == 2 else 1))
                  for i in range(7)]
         await _settle()
@@ -68,10 +68,29 @@ def test_one_hop_per_free_worker_and_bundles_stop_at_the_batch_size() -> None:
     asyncio.run(scenario())
 
 
+def test_a_bundle_stays_under_torchserves_request_size_limit() -> None:
+    """TorchServe answers 413 for a request over max_request_size, which for a bundle
+    would fail every request in it: large bodies go in smaller bundles instead."""
+    async def scenario() -> None:
+        upstream = Upstream()
+        bundler = Bundler(upstream.send, slots=1, max_instances=32, max_bytes=25)
+        first = asyncio.create_task(bundler.submit(b"a", 1))
+        await _settle()
+        bodies = [b"x" * 10, b"y" * 10, b"z" * 10]  # [x,y] is 23 bytes, [x,y,z] 34
+        tasks = [asyncio.create_task(bundler.submit(b, 1)) for b in bodies]
+        await _settle()
+        upstream.release.set()
+        await asyncio.gather(first, *tasks)
+        assert upstream.hops == [[b"a"], bodies[:2], bodies[2:]]
+        assert all(len(bundle_body(hop)) <= 25 for hop in upstream.hops)
+
+    asyncio.run(scenario())
+
+
 def test_a_failed_hop_fails_every_request_in_it_and_the_next_ones_still_go() -> None:
     async def scenario() -> None:
         upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=1, max_instances=8)
+        bundler = Bundler(upstream.send, slots=1, max_instances=8, max_bytes=1 << 20)
         upstream.fail = ConnectionError("TorchServe went away")
         tasks = [asyncio.create_task(bundler.submit(b, 1)) for b in (b"a", b"b", b"c")]
         await _settle()
@@ -87,7 +106,7 @@ def test_a_failed_hop_fails_every_request_in_it_and_the_next_ones_still_go() -> 
 def test_a_request_whose_caller_gave_up_is_not_sent() -> None:
     async def scenario() -> None:
         upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=1, max_instances=8)
+        bundler = Bundler(upstream.send, slots=1, max_instances=8, max_bytes=1 << 20)
         busy = asyncio.create_task(bundler.submit(b"a", 1))
         await _settle()
         with pytest.raises(TimeoutError):

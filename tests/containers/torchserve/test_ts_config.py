@@ -41,6 +41,8 @@ def test_properties_follow_environment() -> None:
     assert p["load_models"] == "sentiment"
     assert p["job_queue_size"] == "50"
     assert int(p["max_request_size"]) >= 1_000_000
+    # A bundle's answer holds up to VXSERVE_BATCH_SIZE answers.
+    assert int(p["max_response_size"]) >= 16 * int(p["max_request_size"])
     model = json.loads(p["models"])["sentiment"]["1.0"]
     # A vxserve handler: the front batches (vxts.bundling), TorchServe runs batches of one.
     assert settings.front_batches
