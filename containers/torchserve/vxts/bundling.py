@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 BUNDLE_HEADER = "x-vxts-bundle"  # requests in a bundle (request header)
 PARTS_HEADER = "x-vxts-parts"  # "status:length" per answer, in order (response header)
@@ -36,7 +36,6 @@ class Answer:
     status: int
     body: bytes
     batch_requests: int = 1
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 # Sends one request body (count=1, as the client sent it) or a bundle of several and

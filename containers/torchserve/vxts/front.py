@@ -248,11 +248,11 @@ class Front:
         response = await self.inference.request(
             "POST", self._predict_path, bundle_body(bodies), timeout=timeout,
             headers={BUNDLE_HEADER: str(n)})
-        parts = response.headers.get(PARTS_HEADER)
         if response.status != 200:
             # TorchServe failed the bundle as a whole (a worker died, its own timeout):
             # every request in it gets that error.
             return [Answer(response.status, _as_vertex_body(response), n)] * n
+        parts = response.headers.get(PARTS_HEADER)
         if parts is None:
             raise UpstreamError(f"a bundle's answer has no {PARTS_HEADER} header")
         try:

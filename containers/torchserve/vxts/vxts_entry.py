@@ -34,19 +34,14 @@ def handle(data: Any, context: Any) -> Any:
     if len(bodies) == 1 and context.get_request_header(0, BUNDLE_HEADER):
         return _handle_bundle(bodies[0], context)
     answers = _service.handle_batch(bodies)
-    # Batch size is otherwise invisible: TorchServe counts requests, not forward passes.
-    # The ratio VxtsBatchRequests / VxtsBatches on /metrics is the mean batch size.
-    with contextlib.suppress(Exception):
-        context.metrics.add_counter("VxtsBatches", 1)
-        context.metrics.add_counter("VxtsBatchRequests", len(answers))
+    _count_batch(context, len(answers))
     out = []
     for idx, (status, body) in enumerate(answers):
         context.set_response_header(idx, "x-vxts-batch-requests", str(len(answers)))
         if status != 200:
             message = body["error"]["message"] if isinstance(body, dict) and "error" in body else ""
             context.set_response_status(status, message, idx=idx)
-        # Serialised here: TorchServe would otherwise pretty-print with indent=2.
-        out.append(json.dumps(body, separators=(",", ":")).encode())
+        out.append(_encode(body))
         context.set_response_content_type(idx, "application/json")
     return out
 
@@ -56,15 +51,24 @@ def _handle_bundle(bundle: Any, context: Any) -> Any:
     if isinstance(bundle, (bytes, bytearray)):
         bundle = json.loads(bundle)
     answers = _service.handle_batch(list(bundle))
-    with contextlib.suppress(Exception):
-        context.metrics.add_counter("VxtsBatches", 1)
-        context.metrics.add_counter("VxtsBatchRequests", len(answers))
-    parts, body = frame_answers(
-        [(status, json.dumps(answer, separators=(",", ":")).encode()) for status, answer in answers]
-    )
+    _count_batch(context, len(answers))
+    parts, body = frame_answers([(status, _encode(answer)) for status, answer in answers])
     context.set_response_header(0, PARTS_HEADER, parts)
     context.set_response_content_type(0, "application/octet-stream")
     return [body]
+
+
+def _count_batch(context: Any, requests: int) -> None:
+    """Batch size is otherwise invisible: TorchServe counts requests, not forward passes.
+    The ratio VxtsBatchRequests / VxtsBatches on /metrics is the mean batch size."""
+    with contextlib.suppress(Exception):
+        context.metrics.add_counter("VxtsBatches", 1)
+        context.metrics.add_counter("VxtsBatchRequests", requests)
+
+
+def _encode(answer: Any) -> bytes:
+    """Serialised here: TorchServe would otherwise pretty-print with indent=2."""
+    return json.dumps(answer, separators=(",", ":")).encode()
 
 
 LOAD_ERROR_ENV = "VXTS_LOAD_ERROR_FILE"

@@ -25,6 +25,13 @@ class Upstream:
         return [Answer(200, b"answer to " + body, len(bodies)) for body in bodies]
 
 
+def _bundler(*, slots: int = 1, max_instances: int = 8,
+             max_bytes: int = 1 << 20) -> tuple[Upstream, Bundler]:
+    upstream = Upstream()
+    return upstream, Bundler(upstream.send, slots=slots, max_instances=max_instances,
+                             max_bytes=max_bytes)
+
+
 async def _settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -32,8 +39,7 @@ async def _settle() -> None:
 
 def test_a_lone_request_goes_at_once_and_waiting_ones_go_together() -> None:
     async def scenario() -> None:
-        upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=1, max_instances=8, max_bytes=1 << 20)
+        upstream, bundler = _bundler()
         first = asyncio.create_task(bundler.submit(b"a", 1))
         await _settle()
         assert upstream.hops == [[b"a"]]  # no window: sent before anything else arrived
@@ -52,8 +58,7 @@ def test_a_lone_request_goes_at_once_and_waiting_ones_go_together() -> None:
 
 def test_one_hop_per_free_worker_and_bundles_stop_at_the_batch_size() -> None:
     async def scenario() -> None:
-        upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=2, max_instances=4, max_bytes=1 << 20)
+        upstream, bundler = _bundler(slots=2, max_instances=4)
         tasks = [asyncio.create_task(bundler.submit(b"x%d" % i, 3 if i == 2 else 1))
                  for i in range(7)]
         await _settle()
@@ -72,8 +77,7 @@ def test_a_bundle_stays_under_torchserves_request_size_limit() -> None:
     """TorchServe answers 413 for a request over max_request_size, which for a bundle
     would fail every request in it: large bodies go in smaller bundles instead."""
     async def scenario() -> None:
-        upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=1, max_instances=32, max_bytes=25)
+        upstream, bundler = _bundler(max_instances=32, max_bytes=25)
         first = asyncio.create_task(bundler.submit(b"a", 1))
         await _settle()
         bodies = [b"x" * 10, b"y" * 10, b"z" * 10]  # [x,y] is 23 bytes, [x,y,z] 34
@@ -89,8 +93,7 @@ def test_a_bundle_stays_under_torchserves_request_size_limit() -> None:
 
 def test_a_failed_hop_fails_every_request_in_it_and_the_next_ones_still_go() -> None:
     async def scenario() -> None:
-        upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=1, max_instances=8, max_bytes=1 << 20)
+        upstream, bundler = _bundler()
         upstream.fail = ConnectionError("TorchServe went away")
         tasks = [asyncio.create_task(bundler.submit(b, 1)) for b in (b"a", b"b", b"c")]
         await _settle()
@@ -105,8 +108,7 @@ def test_a_failed_hop_fails_every_request_in_it_and_the_next_ones_still_go() -> 
 
 def test_a_request_whose_caller_gave_up_is_not_sent() -> None:
     async def scenario() -> None:
-        upstream = Upstream()
-        bundler = Bundler(upstream.send, slots=1, max_instances=8, max_bytes=1 << 20)
+        upstream, bundler = _bundler()
         busy = asyncio.create_task(bundler.submit(b"a", 1))
         await _settle()
         with pytest.raises(TimeoutError):
