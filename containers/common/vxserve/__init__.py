@@ -17,6 +17,7 @@ Public interface:
     compiled                          AOTInductor loading, torch.compile + persistent cache
     python -m vxserve.package / .warm compiled artifacts; build-time cache warm-up
     Batcher, Work, run_group          dynamic batching
+    precision                         VXSERVE_AUTOCAST (CUDA and CPU) and its measured drift
     ServeMetrics                      Prometheus registry for /metrics
     errors: ServeError, InvalidInput, PayloadTooLarge, Overloaded, Unavailable,
             OutOfMemory, DeadlineExceeded, ModelFailure, ConfigError

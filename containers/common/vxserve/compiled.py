@@ -192,7 +192,7 @@ def compile_model(model: Any, manifest: Manifest, config: ServeConfig, device: A
     wrapped = compile_module(model)
     before = _cache_counts(counters)
     started = time.monotonic()
-    from .device import inference_context
+    from .precision import inference_context
 
     try:
         with inference_context(device, config.autocast):

@@ -83,7 +83,7 @@ class ServeConfig:
     http_threads: int = 64
     predict_timeout_s: float = 60.0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    autocast: str = "off"  # off | bf16 | fp16 (CUDA only)
+    autocast: str = "off"  # off | bf16 | fp16 (CUDA and CPU; see vxserve.precision)
     torch_threads: int = 0  # intra-op threads; 0 = torch's default
     # Threads that run forward passes side by side; 0 = auto (see model_workers()).
     model_workers: int = 0

@@ -1,4 +1,4 @@
-"""Choose where the model runs and how: CUDA when present, CPU otherwise.
+"""Choose where the model runs: CUDA when present, CPU otherwise (precision: vxserve.precision).
 
 Kept apart from loading so a backend that is not torch (ONNX Runtime) can reuse the same
 choice and so tests can ask "what would this config pick" without a model.
@@ -6,8 +6,6 @@ choice and so tests can ask "what would this config pick" without a model.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from .config import ServeConfig
@@ -25,20 +23,6 @@ def select_device(config: ServeConfig) -> Any:
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"VXSERVE_DEVICE={config.device} but no CUDA device is available")
     return torch.device(config.device)
-
-
-@contextlib.contextmanager
-def inference_context(device: Any, autocast: str) -> Iterator[None]:
-    """inference_mode plus, on CUDA, optional autocast to bf16/fp16 (VXSERVE_AUTOCAST)."""
-    import torch
-
-    with torch.inference_mode():
-        if autocast != "off" and getattr(device, "type", "cpu") == "cuda":
-            dtype = torch.bfloat16 if autocast == "bf16" else torch.float16
-            with torch.autocast("cuda", dtype=dtype):
-                yield
-        else:
-            yield
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -33,9 +33,9 @@ from typing import Any, TypeVar
 from .artifacts import HANDLER_FILE, Manifest
 from .compiled import maybe_compile
 from .config import ServeConfig
-from .device import inference_context
 from .errors import ConfigError, InvalidInput
 from .loading import import_file, load_torch_model
+from .precision import inference_context, to_full_precision
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -157,9 +157,10 @@ class BaseHandler:
 
     def inference(self, batch: Any) -> Any:
         """One forward pass on the device (under inference_mode and optional autocast)."""
-        with inference_context(self.device, self.context.config.autocast):
+        autocast = self.context.config.autocast
+        with inference_context(self.device, autocast):
             out = self.model(batch.to(self.device, non_blocking=True))
-        return _to_cpu(out)
+        return to_full_precision(_to_cpu(out)) if autocast != "off" else _to_cpu(out)
 
     def split(self, outputs: Any, sizes: Sequence[int]) -> list[Any]:
         """Cut batch outputs (a tensor, or a tuple/list/dict of tensors) into per-request parts."""

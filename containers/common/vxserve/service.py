@@ -36,6 +36,7 @@ from .errors import (
 )
 from .handler import BaseHandler, ModelContext, group_by_key, load_handler, quick_hooks
 from .metrics import ServeMetrics
+from .precision import cpu_autocast_warning, measure_drift
 
 log = logging.getLogger("vxserve")
 
@@ -114,6 +115,10 @@ class PredictionService:
         if self.handler is None:
             self.handler = load_handler(self.config.handler or manifest.handler, manifest.directory)
         device = (self._select_device or select_device)(self.config)
+        if self.config.autocast != "off":
+            warning = cpu_autocast_warning(self.config.autocast, device)
+            if warning:
+                log.warning(warning)
         self.handler.initialize(ModelContext(self.config, manifest, device))
         examples = self.handler.warmup_instances() if self.config.warmup else []
         self._device = device
@@ -190,6 +195,7 @@ class PredictionService:
             log.warning("warm-up: a batch of %d ran out of memory; big batches will be split", n)
             if mode == "auto":
                 return False, f"auto: a batch of {n} does not fit in memory"
+        self._report_drift(examples, device)
         if mode != "auto":
             return mode == "on", f"VXSERVE_BATCHING={mode}"
         if getattr(device, "type", "cpu") == "cuda":
@@ -205,6 +211,23 @@ class PredictionService:
             reason += "; a request's instances stay in one forward pass"
         # Below ~1.3x the hand-off to the batching thread costs more than it saves.
         return speedup >= 1.3, reason
+
+    def _report_drift(self, examples: list[Any], device: Any) -> None:
+        """Log how far VXSERVE_AUTOCAST moves the outputs on (up to 16 of) the examples."""
+        if self.config.autocast == "off":
+            return
+        handler = self.handler
+        assert handler is not None
+        try:
+            items = handler.preprocess(examples[:16], {})
+            key = handler.shape_key(items[0])
+            batch = handler.collate([i for i in items if handler.shape_key(i) == key])
+            drift = measure_drift(handler, batch, self.config.autocast, device)
+        except Exception as exc:  # a report, not a gate: serving goes on without it
+            log.warning("could not measure what VXSERVE_AUTOCAST changes: %s", exc)
+            return
+        if drift is not None:
+            log.info("%s", drift.describe())
 
     def begin_drain(self) -> None:
         """Stop taking predictions (503) and turn health 503; in-flight ones finish."""
