@@ -24,7 +24,9 @@ setting, concurrency (c) and instances per request it prints req/s, p50, p99, th
 to `tutorial` (and the torchserve container's to `ts-stock`/`ts-batched`), the servers'
 own CPU time per request, and their memory (RSS of the whole process group) after
 warm-up and the highest seen under load. Ranges are min-max over the rounds, with
-the median after "~".
+the median after "~". After each run the next one waits until that server has stopped
+using CPU (work wrk left queued; "busy after the load" when it took over a second), so
+no server is measured beside another's backlog.
 
 `--noise-floor` starts the baselines a second time (`tutorial-again`, `ts-stock-again`)
 and measures them in the same rounds: their ratio to the first copy is what the
@@ -63,6 +65,7 @@ SEQ_LEN = 64
 VOCAB = 50_000
 MODEL = "sentiment"
 ALL = ["tutorial", "ts-stock", "ts-batched", "flask", "torchserve", "tensorrt", "triton"]
+SETTLE_LIMIT_S = 60.0  # longest wait for a server to finish the work wrk left behind
 AGAIN = "-again"  # a second copy of a baseline: the noise floor (--noise-floor)
 
 
@@ -314,6 +317,26 @@ def _batches(server: Server) -> tuple[float, float]:
             float(values.get("vxserve_batch_size_count", 0)))
 
 
+def wait_quiet(root: int, limit_s: float = SETTLE_LIMIT_S, tick_s: float = 0.2) -> float:
+    """Wait until `root`'s process tree stops using CPU; return the seconds that took.
+
+    A server may go on working after wrk stops: stock TorchServe with two 2-thread workers on
+    two cores took ~1 s per request and kept a queue of requests wrk had given up on, and
+    every server measured next ran beside that backlog (0-95 req/s instead of ~600). So
+    the next run starts only once this one's server is idle (under 10% of a core over two
+    ticks), and the CPU it spent meanwhile counts towards its own load.
+    """
+    started = time.monotonic()
+    last = _group_stats(root)[0]
+    quiet_ticks = 0
+    while quiet_ticks < 2 and time.monotonic() - started < limit_s:
+        time.sleep(tick_s)
+        now = _group_stats(root)[0]
+        quiet_ticks = quiet_ticks + 1 if now - last < 0.1 * tick_s else 0
+        last = now
+    return time.monotonic() - started
+
+
 def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> dict:
     """One wrk run; adds the server group's CPU seconds and its highest RSS meanwhile."""
     peak = [0]
@@ -338,6 +361,7 @@ def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> 
     sampler.join()
     line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
     result = json.loads(line.removeprefix("BENCH_JSON "))
+    result["settle_s"] = wait_quiet(server.proc.pid)
     result["cpu_s"] = _group_stats(server.proc.pid)[0] - cpu_before
     batches_after = _batches(server)
     result["batched"] = [a - b for a, b in zip(batches_after, batches_before, strict=True)]
@@ -375,13 +399,16 @@ def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
                     / max(1.0, sum(r["batched"][1] for r in rs)),
                     "rss_warm_mb": servers[name].rss_warm / 2**20,
                     "rss_load_mb": max(r["rss_peak"] for r in rs) / 2**20,
+                    "settle_s": [r["settle_s"] for r in rs],
                 }
                 rows.append(row)
                 print(f"  t={threads} i={instances} c={c:<3} {name:<14} "
                       f"{_range(row['rps'], '.0f')} req/s  p99 {_range(row['p99_ms'], '.1f')} ms"
                       f"  cpu {row['cpu_ms_per_request']:.2f} ms/req"
                       + (f"  batch {row['mean_batch']:.1f}" if row["mean_batch"] else "")
-                      + (f"  errors {row['errors']}" if row["errors"] else ""), flush=True)
+                      + (f"  errors {row['errors']}" if row["errors"] else "")
+                      + (f"  busy after the load {_range(row['settle_s'], '.1f')} s"
+                         if max(row["settle_s"]) > 1.0 else ""), flush=True)
     return rows
 
 
@@ -571,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nRanges are min-max over interleaved rounds (ratios paired round by round)."
           "\ncpu ms/req and RSS count each server's process tree (front, JVM and workers"
           "\nfor TorchServe); batch is the mean instances per forward pass from the"
-          "\nserver's own /metrics (vxserve-based servers only)."
+          "\nserver's own /metrics (vxserve-based servers only); CPU spent after wrk"
+          "\nstopped, finishing queued work, counts towards the load it came from."
           "\nAbsolute numbers depend on what else runs; compare ratios.")
     print(f"raw results: {OUT / 'serving.json'}; server logs: {log_dir}")
     return 0
