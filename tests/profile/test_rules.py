@@ -122,6 +122,12 @@ CASES = [
     ("backend-contradicts-env", '[model]\ncontainer = "tensorrt"\nbackend = "onnxruntime"\n'
      'env = { VXSERVE_TRT_BACKEND = "tensorrt" }\n', "model.env.VXSERVE_TRT_BACKEND",
      "contradicts"),
+    ("autocast-bf16", '[model]\nenv = { VXSERVE_AUTOCAST = "bf16" }\n', None, ""),
+    ("autocast-typo", '[model]\nenv = { VXSERVE_AUTOCAST = "bfloat16" }\n',
+     "model.env.VXSERVE_AUTOCAST", "off, bf16, fp16"),
+    ("autocast-on-tensorrt", '[model]\ncontainer = "tensorrt"\nbackend = "onnxruntime"\n'
+     'env = { VXSERVE_AUTOCAST = "bf16" }\n', "model.env.VXSERVE_AUTOCAST",
+     "VXSERVE_TRT_PRECISION"),
     ("compile-on-flask", '[model]\ncompile = "compile"\n', None, ""),
     ("compile-on-custom", '[model]\ncontainer = "custom"\nimage = "r/i:1"\ncompile = "aoti"\n',
      "model.compile", "does not serve compiled PyTorch"),
@@ -174,3 +180,16 @@ def test_problem_is_attributed_to_the_parent_file(write_profile, profiles_dir: P
     with pytest.raises(ProfileError) as err:
         load_profile("child", profiles_dir, environ={})
     assert err.value.problems[0].file == str(parent)
+
+
+def test_the_profiles_autocast_values_are_the_servers() -> None:
+    import sys
+
+    from vxdeploy.profile.rules import AUTOCAST_MODES
+
+    common = str(Path(__file__).resolve().parents[2] / "containers" / "common")
+    if common not in sys.path:
+        sys.path.insert(0, common)
+    from vxserve.config import AUTOCAST_MODES as SERVER_MODES
+
+    assert AUTOCAST_MODES == SERVER_MODES

@@ -36,6 +36,10 @@ PEERED_MAX_TIMEOUT_S = 60
 # older domain-scoped projects carry a `domain.com:` prefix.
 PROJECT_ID = re.compile(r"^(?:[a-z0-9.-]+\.[a-z]{2,}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+# The bundled servers' VXSERVE_AUTOCAST values (vxserve's config.AUTOCAST_MODES; a test
+# keeps the two equal, since vxdeploy never imports the serving runtime).
+AUTOCAST_VARIABLE = "VXSERVE_AUTOCAST"
+AUTOCAST_MODES = ("off", "bf16", "fp16")
 
 
 def effective_accelerator(profile: Profile) -> tuple[str, int]:
@@ -271,10 +275,27 @@ def _model(profile: Profile) -> Iterator[Finding]:
             env_backend != model.backend.value:
         yield ("model.env.VXSERVE_TRT_BACKEND", f"{env_backend!r} contradicts model.backend "
                f"{model.backend.value!r}", "set one of them")
+    autocast = model.env.get(AUTOCAST_VARIABLE)
+    if autocast is not None:
+        yield from _autocast(model.container, autocast)
     for key in model.env:
         if key.startswith("AIP_"):
             yield (f"model.env.{key}", "Vertex sets AIP_* variables itself",
                    "names not starting with AIP_")
+
+
+def _autocast(container: ContainerKind, value: str) -> Iterator[Finding]:
+    """VXSERVE_AUTOCAST in model.env: a value the server would refuse fails its start-up on
+    Vertex, after the upload and a long deploy, so it is refused here first."""
+    field = f"model.env.{AUTOCAST_VARIABLE}"
+    if container is ContainerKind.TENSORRT:
+        yield (field, "the tensorrt container sets its precision with VXSERVE_TRT_PRECISION; "
+               "it refuses to start with VXSERVE_AUTOCAST",
+               "remove it and set VXSERVE_TRT_PRECISION (fp16, fp32 or int8)")
+    elif container in (ContainerKind.FLASK, ContainerKind.TORCHSERVE) and \
+            value.strip().lower() not in AUTOCAST_MODES:
+        yield (field, f"{value!r} is not a precision the bundled servers know",
+               ", ".join(AUTOCAST_MODES))
 
 
 def _alerts(profile: Profile) -> Iterator[Finding]:

@@ -29,6 +29,13 @@ class TrtSettings:
         """Read and validate; a bad value raises ConfigError naming the variable."""
         env = os.environ if env is None else env
         serve = ServeConfig.from_env(env)
+        if serve.autocast != "off":
+            # ONNX Runtime and TensorRT never run under torch.autocast: refuse rather than
+            # serve float32 while the setting says bf16.
+            raise ConfigError(
+                f"VXSERVE_AUTOCAST={serve.autocast!r} does not apply to the tensorrt container; "
+                "set VXSERVE_TRT_PRECISION (fp16, fp32, int8) instead"
+            )
         backend = env_choice(env, "VXSERVE_TRT_BACKEND", "auto", BACKENDS)
         precision = env_choice(env, "VXSERVE_TRT_PRECISION", "fp16", PRECISIONS)
         cache = env.get("VXSERVE_TRT_CACHE_DIR", "").strip()

@@ -105,6 +105,9 @@ def test_export_without_examples_or_shape_says_what_is_missing(
      "VXSERVE_TRT_PRECISION='fp8' is not one of: fp16, fp32, int8"),
     ({"VXSERVE_TRT_MAX_BATCH": "0"}, "VXSERVE_TRT_MAX_BATCH=0 must be >= 1"),
     ({"VXSERVE_TRT_MAX_DIM": "big"}, "VXSERVE_TRT_MAX_DIM='big' is not an integer"),
+    ({"VXSERVE_AUTOCAST": "bf16"},
+     "VXSERVE_AUTOCAST='bf16' does not apply to the tensorrt container; set "
+     "VXSERVE_TRT_PRECISION"),
     ({"VXSERVE_TRT_CALIBRATION": "/nonexistent.json"},
      "VXSERVE_TRT_CALIBRATION='/nonexistent.json' is not a file"),
 ])
