@@ -9,13 +9,10 @@ the example instances, so the log says what the speed cost in accuracy.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-
-log = logging.getLogger("vxserve.precision")
 
 # Set by full_precision(): inference_context then ignores VXSERVE_AUTOCAST, so warm-up can
 # measure what autocast changes by running the same handler both ways.
@@ -28,8 +25,8 @@ _AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 def inference_context(device: Any, autocast: str) -> Iterator[None]:
     """inference_mode plus optional autocast to bf16/fp16 (VXSERVE_AUTOCAST).
 
-    On CUDA and on the CPU alike: a CPU with AMX (Vertex's c3 machines) runs an LSTM or a
-    transformer 3-4x faster in bf16, and a setting the server took but ignored on a CPU
+    On CUDA and on the CPU alike: a CPU with AMX (Vertex's c3 machines) runs the tutorial's
+    LSTM about 3.5x faster in bf16, and a setting the server took but ignored on a CPU
     would only mislead.
     """
     import torch
