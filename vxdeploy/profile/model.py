@@ -184,8 +184,12 @@ class ModelSpec(Strict):
     port: int = Field(8080, ge=1, le=65535, description="Port the container listens on.")
     env: dict[str, str] = Field(default_factory=dict,
                                 description="Environment variables for the container.",
-                                json_schema_extra=rule("names starting with AIP_ are set by "
-                                                       "Vertex itself"))
+                                json_schema_extra=rule(
+                                    "names starting with AIP_ are set by Vertex itself. "
+                                    "`VXSERVE_AUTOCAST` is `off`, `bf16` or `fp16` for flask "
+                                    "and torchserve (see docs/containers.md, Precision); the "
+                                    "tensorrt container refuses it (its precision is "
+                                    "`VXSERVE_TRT_PRECISION`)"))
     handler: str = Field("", description="Path to the user's handler module (pre/post-processing)")
     model_code: str = Field("", description="Path to the user's model code (state-dict format)")
     compile: CompileMode = Field(
