@@ -414,8 +414,8 @@ def measure(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
 
 def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
             threads: int) -> list[dict]:
-    """py-spy each Python server under wrk (c=32, --profile-instances per request) and split
-    its CPU by stage."""
+    """py-spy each Python server under wrk (--profile-concurrency, --profile-instances per
+    request) and split its CPU by stage."""
     from profile_stages import STAGES, stages
 
     spy = Path(sys.executable).parent / "py-spy"
@@ -435,7 +435,7 @@ def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(0.5)
-        run = run_wrk(server, bodies, 32, args.duration)
+        run = run_wrk(server, bodies, args.profile_concurrency, args.duration)
         recorder.wait(60)
         if not raw.exists():
             print(f"profile of {name} failed (py-spy needs ptrace permission)", flush=True)
@@ -524,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also py-spy each Python server and print CPU per stage")
     parser.add_argument("--profile-instances", type=int, default=1, metavar="N",
                         help="instances per request in the --profile run (at c=32)")
+    parser.add_argument("--profile-concurrency", type=int, default=32, metavar="C",
+                        help="concurrent requests in the --profile run")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the bundled containers")
     parser.add_argument("--variant", action="append", default=[],
@@ -585,8 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     if profiles:
         from profile_stages import STAGES
 
-        print(f"\nCPU ms per request by stage (py-spy, c=32, {args.profile_instances} "
-              f"instance(s) per request; "
+        print(f"\nCPU ms per request by stage (py-spy, c={args.profile_concurrency}, "
+              f"{args.profile_instances} instance(s) per request; "
               f"see bench/profile_stages.py)\n{'server':<11} {'thr':>3} {'total':>6} "
               + " ".join(f"{k:>13}" for k in STAGES) + "  batch wait")
         for p in profiles:
