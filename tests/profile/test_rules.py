@@ -128,6 +128,10 @@ CASES = [
     ("autocast-on-tensorrt", '[model]\ncontainer = "tensorrt"\nbackend = "onnxruntime"\n'
      'env = { VXSERVE_AUTOCAST = "bf16" }\n', "model.env.VXSERVE_AUTOCAST",
      "VXSERVE_TRT_PRECISION"),
+    ("autocast-blank-is-off", '[model]\nenv = { VXSERVE_AUTOCAST = "" }\n', None, ""),
+    ("autocast-case-and-spaces", '[model]\nenv = { VXSERVE_AUTOCAST = " BF16 " }\n', None, ""),
+    ("autocast-off-on-tensorrt", '[model]\ncontainer = "tensorrt"\nbackend = "onnxruntime"\n'
+     'env = { VXSERVE_AUTOCAST = "Off" }\n', None, ""),
     ("compile-on-flask", '[model]\ncompile = "compile"\n', None, ""),
     ("compile-on-custom", '[model]\ncontainer = "custom"\nimage = "r/i:1"\ncompile = "aoti"\n',
      "model.compile", "does not serve compiled PyTorch"),

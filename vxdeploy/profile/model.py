@@ -187,8 +187,9 @@ class ModelSpec(Strict):
                                 json_schema_extra=rule(
                                     "names starting with AIP_ are set by Vertex itself. "
                                     "`VXSERVE_AUTOCAST` is `off`, `bf16` or `fp16` for flask "
-                                    "and torchserve (see docs/containers.md, Precision); the "
-                                    "tensorrt container refuses it (its precision is "
+                                    "and torchserve (see docs/containers.md, Precision; "
+                                    "blank means off, case does not count); the tensorrt "
+                                    "container refuses any value but off (its precision is "
                                     "`VXSERVE_TRT_PRECISION`)"))
     handler: str = Field("", description="Path to the user's handler module (pre/post-processing)")
     model_code: str = Field("", description="Path to the user's model code (state-dict format)")

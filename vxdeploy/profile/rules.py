@@ -286,14 +286,18 @@ def _model(profile: Profile) -> Iterator[Finding]:
 
 def _autocast(container: ContainerKind, value: str) -> Iterator[Finding]:
     """VXSERVE_AUTOCAST in model.env: a value the server would refuse fails its start-up on
-    Vertex, after the upload and a long deploy, so it is refused here first."""
+    Vertex, after the upload and a long deploy, so it is refused here first. The value is
+    read the way the servers read it (blank means off, case and spaces do not count), so
+    this refuses exactly what they refuse."""
     field = f"model.env.{AUTOCAST_VARIABLE}"
+    mode = value.strip().lower() or "off"
     if container is ContainerKind.TENSORRT:
-        yield (field, "the tensorrt container sets its precision with VXSERVE_TRT_PRECISION; "
-               "it refuses to start with VXSERVE_AUTOCAST",
-               "remove it and set VXSERVE_TRT_PRECISION (fp16, fp32 or int8)")
+        if mode != "off":
+            yield (field, "the tensorrt container sets its precision with "
+                   "VXSERVE_TRT_PRECISION; it refuses to start with VXSERVE_AUTOCAST other "
+                   "than off", "remove it and set VXSERVE_TRT_PRECISION (fp16, fp32 or int8)")
     elif container in (ContainerKind.FLASK, ContainerKind.TORCHSERVE) and \
-            value.strip().lower() not in AUTOCAST_MODES:
+            mode not in AUTOCAST_MODES:
         yield (field, f"{value!r} is not a precision the bundled servers know",
                ", ".join(AUTOCAST_MODES))
 
