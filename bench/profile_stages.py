@@ -16,8 +16,8 @@ Threads blocked in a wait (idle pool threads, a request waiting for its batch's 
 "batching wait", printed as a share of thread samples, not CPU) are left out of the
 stages. Each stage's share of the remaining samples times the CPU the server used per
 request in the same run gives CPU milliseconds per request per stage, so a regression
-shows which one grew. TorchServe's JVM is not Python: its CPU is counted in the total but
-spread over the Python stages.
+shows which one grew. TorchServe's JVM is not Python: bench/serving.py takes only the
+Python processes' CPU for the stages and prints the JVM's on its own ("no python").
 """
 
 from __future__ import annotations

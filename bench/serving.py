@@ -76,8 +76,8 @@ def free_port() -> int:
 
 
 # -- process-tree accounting (Linux /proc) --------------------------------------------
-def _group_stats(root: int) -> tuple[float, int]:
-    """(user+system CPU seconds, RSS bytes) of `root` and all its descendants.
+def _tree(root: int) -> list[tuple[int, float, int]]:
+    """(pid, user+system CPU seconds, RSS bytes) of `root` and all its descendants.
 
     Descendants rather than the process group: the TorchServe container's JVM runs in a
     session of its own, and its Python workers are the JVM's children.
@@ -98,14 +98,37 @@ def _group_stats(root: int) -> tuple[float, int]:
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
-    cpu_total, rss_total, todo = 0.0, 0, [root]
+    found, todo = [], [root]
     while todo:
         pid = todo.pop()
         if pid in stats:
-            cpu_total += stats[pid][1]
-            rss_total += stats[pid][2]
+            found.append((pid, stats[pid][1], stats[pid][2]))
         todo += children.get(pid, [])
-    return cpu_total, rss_total
+    return found
+
+
+def _group_stats(root: int) -> tuple[float, int]:
+    """(user+system CPU seconds, RSS bytes) of the whole process tree under `root`."""
+    tree = _tree(root)
+    return sum(cpu for _, cpu, _ in tree), sum(rss for _, _, rss in tree)
+
+
+def _is_python(pid: int) -> bool:
+    """Whether the process runs a Python interpreter (gunicorn's and TorchServe's worker
+    scripts do; the JVM does not), judged by its executable, not its changeable name."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe")).name.startswith("python")
+    except OSError:
+        return True  # gone or not ours to read: count it where py-spy would have seen it
+
+
+def _cpu_outside_python(root: int) -> float:
+    """CPU seconds of the tree's processes that are not Python (TorchServe's JVM).
+
+    py-spy samples only Python, so `--profile` splits the Python processes' CPU over its
+    stages and reports this part on its own instead of spreading it over them.
+    """
+    return sum(cpu for pid, cpu, _ in _tree(root) if not _is_python(pid))
 
 
 # -- servers ---------------------------------------------------------------------------
@@ -349,6 +372,7 @@ def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> 
 
     sampler = threading.Thread(target=sample, daemon=True)
     cpu_before = _group_stats(server.proc.pid)[0]
+    other_before = _cpu_outside_python(server.proc.pid)
     sampler.start()
     threads = min(concurrency, 2)
     out = subprocess.run(
@@ -363,6 +387,7 @@ def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> 
     result = json.loads(line.removeprefix("BENCH_JSON "))
     result["settle_s"] = wait_quiet(server.proc.pid)
     result["cpu_s"] = _group_stats(server.proc.pid)[0] - cpu_before
+    result["cpu_outside_python_s"] = _cpu_outside_python(server.proc.pid) - other_before
     batches_after = _batches(server)
     result["batched"] = [a - b for a, b in zip(batches_after, batches_before, strict=True)]
     result["rss_peak"] = peak[0]
@@ -441,14 +466,17 @@ def profile(servers: dict[str, Server], args: argparse.Namespace, folder: Path,
             print(f"profile of {name} failed (py-spy needs ptrace permission)", flush=True)
             continue
         shares = stages(raw, REPO)
-        cpu = run["cpu_s"] * 1000 / max(1, run["ok"])
+        requests = max(1, run["ok"])
+        cpu = run["cpu_s"] * 1000 / requests
+        outside = run["cpu_outside_python_s"] * 1000 / requests
         row = {"server": name, "torch_threads": threads, "instances": args.profile_instances,
-               "cpu_ms_per_request": cpu,
-               "stages_ms": {k: shares[k] * cpu for k in STAGES},
+               "cpu_ms_per_request": cpu, "outside_python_ms": outside,
+               "stages_ms": {k: shares[k] * (cpu - outside) for k in STAGES},
                "batching_wait_share": shares["batching wait"]}
         rows.append(row)
         print(f"  profile t={threads} {name:<11} {cpu:5.2f} ms/req: " + ", ".join(
             f"{k} {v:.2f}" for k, v in row["stages_ms"].items())
+            + (f", outside Python (JVM) {outside:.2f}" if outside else "")
             + f"; {100 * shares['batching wait']:.0f}% of thread samples wait for a batch",
             flush=True)
     return rows
@@ -589,11 +617,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"\nCPU ms per request by stage (py-spy, c={args.profile_concurrency}, "
               f"{args.profile_instances} instance(s) per request; "
-              f"see bench/profile_stages.py)\n{'server':<11} {'thr':>3} {'total':>6} "
-              + " ".join(f"{k:>13}" for k in STAGES) + "  batch wait")
+              f"see bench/profile_stages.py; the stages split the Python processes' CPU, "
+              f"'no python' is the rest, TorchServe's JVM)\n{'server':<11} {'thr':>3} "
+              f"{'total':>6} " + " ".join(f"{k:>13}" for k in STAGES)
+              + f" {'no python':>9}  batch wait")
         for p in profiles:
             print(f"{p['server']:<11} {p['torch_threads']:>3} {p['cpu_ms_per_request']:>6.2f} "
                   + " ".join(f"{p['stages_ms'][k]:>13.2f}" for k in STAGES)
+                  + f" {p['outside_python_ms']:>9.2f}"
                   + f"  {100 * p['batching_wait_share']:>9.0f}%")
     (OUT / "serving.json").write_text(json.dumps({"rows": rows, "profiles": profiles},
                                                  indent=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +53,42 @@ def test_an_idle_server_is_not_waited_for(tmp_path) -> None:
     try:
         serving._group_stats(proc.pid)  # the interpreter's start-up is over by now
         assert serving.wait_quiet(proc.pid, limit_s=30) < 5
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# A Python process whose child is not Python (as TorchServe's JVM under the container's
+# front): the child, a shell, spins until it has used 0.5 s of CPU, then waits.
+MIXED = """
+import subprocess, sys, time
+child = subprocess.Popen(["/bin/sh", "-c", sys.argv[1]])
+child.wait()
+"""
+SPIN_SHELL = (
+    'i=0; while [ $i -lt 20000000 ]; do i=$((i+1)); '
+    'if [ $((i % 20000)) -eq 0 ] && [ "$(cut -d" " -f14 /proc/$$/stat)" -ge 50 ]; then break; fi; '
+    'done; touch "$1"; sleep 60'
+)
+
+
+def test_the_cpu_outside_python_is_told_apart_from_the_pythons(tmp_path) -> None:
+    """`--profile` splits only the Python processes' CPU over py-spy's stages; the JVM's CPU
+    must be counted apart, not spread over them."""
+    serving = _serving()
+    marker = tmp_path / "spun"
+    script = SPIN_SHELL.replace('"$1"', f'"{marker}"')
+    proc = subprocess.Popen([sys.executable, "-c", MIXED, script])
+    try:
+        for _ in range(300):
+            if marker.exists():
+                break
+            time.sleep(0.1)
+        assert marker.exists(), "the shell never finished spinning"
+        total = serving._group_stats(proc.pid)[0]
+        outside = serving._cpu_outside_python(proc.pid)
+        assert outside >= 0.45, f"the shell's CPU was not counted outside Python: {outside}"
+        assert total - outside < 0.45, "the Python parent was charged the shell's CPU"
     finally:
         proc.kill()
         proc.wait()
