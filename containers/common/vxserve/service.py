@@ -70,6 +70,9 @@ class PredictionService:
         # per instance than 1 (the tutorial's LSTM: ~4x), halves cost far more CPU than
         # they save in wall time, and lost to the tutorial's server on a busy machine.
         self._split_requests = True
+        # A forward pass's fixed cost (its time at batch 0, by the warm-up's two points):
+        # how long a free model worker waits for a bigger batch (Batcher.patience_s).
+        self._pass_overhead_s: float | None = None
         self._device: Any = None
         self._inflight = 0
         self._cond = threading.Condition()
@@ -150,6 +153,7 @@ class PredictionService:
             workers=model_workers(self.config, getattr(device, "type", "cpu")),
             on_batch=self.metrics.batch_size.observe,
             on_queue_depth=self.metrics.queue_depth.set,
+            patience_s=self._pass_overhead_s,
         )
         batcher.start()
         self.batcher = batcher
@@ -206,7 +210,13 @@ class PredictionService:
         )
         speedup = n * t1 / tn if tn > 0 else 1.0
         self._split_requests = speedup < SPLIT_BELOW_SPEEDUP
-        reason = f"auto: a batch of {n} is {speedup:.1f}x faster per instance than 1"
+        per_instance = max(0.0, (tn - t1) / (n - 1))
+        self._pass_overhead_s = max(0.0, t1 - per_instance)
+        reason = (
+            f"auto: a batch of {n} is {speedup:.1f}x faster per instance than 1 (a pass "
+            f"costs {1000 * self._pass_overhead_s:.2f} ms + {1000 * per_instance:.2f} ms "
+            "per instance)"
+        )
         if not self._split_requests:
             reason += "; a request's instances stay in one forward pass"
         # Below ~1.3x the hand-off to the batching thread costs more than it saves.

@@ -258,7 +258,7 @@ def test_a_free_worker_waits_for_a_batch_as_big_as_the_running_one() -> None:
     size, more CPU per instance, and the second pass took its core from the requests'
     own parsing. It starts once the queue holds as many instances as the running pass."""
     handler = GateHandler()
-    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2)
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2, patience_s=10.0)
     batcher.start()
     futures: list[Any] = []
     try:
@@ -280,11 +280,40 @@ def test_a_free_worker_waits_for_a_batch_as_big_as_the_running_one() -> None:
     assert results[1:] == [[10.0 * (10 + i)] for i in range(8)]
 
 
+def test_a_free_worker_waits_for_a_bigger_batch_no_longer_than_its_patience() -> None:
+    """Waiting for a batch as big as the running pass idled a core: at 32 concurrent
+    requests the queue refilled only as the answers of the last pass came back as new
+    requests, and one pass ran alone 57% of the time with 7-15 instances queued. A free
+    worker now starts with what is queued once it waited `patience_s` (the fixed cost of
+    a pass, which is all a bigger batch could have saved)."""
+    handler = GateHandler()
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2, patience_s=0.15)
+    batcher.start()
+    futures: list[Any] = []
+    try:
+        futures.append(batcher.submit(("k",), _items(*range(8))))
+        _wait_for(lambda: handler.running == 1)
+        queued_at = time.monotonic()
+        futures += [batcher.submit(("k",), _items(float(10 + i))) for i in range(3)]
+        time.sleep(0.05)
+        assert handler.running == 1 and batcher.queued == 3  # still within its patience
+        _wait_for(lambda: handler.running == 2, timeout=5.0)
+        waited = time.monotonic() - queued_at
+        assert batcher.queued == 0
+        assert 0.1 <= waited < 2.0, waited  # after its patience, long before the first pass
+        handler.gate.set()
+        results = [f.result(timeout=10).flatten().tolist() for f in futures]
+    finally:
+        handler.gate.set()
+        batcher.stop()
+    assert results[1:] == [[10.0 * (10 + i)] for i in range(3)]
+
+
 def test_a_lone_request_does_not_run_inline_beside_a_bigger_pass() -> None:
     """A request arriving while a pass runs used to run alone in its own thread (a pass
     of 1 beside it); now it queues for the next batch."""
     handler = GateHandler()
-    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2)
+    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2, patience_s=10.0)
     batcher.start()
     late: list[Any] = []
     try:

@@ -296,6 +296,28 @@ class CostHandler(TensorHandler):
         return super().inference(batch)
 
 
+def test_the_warm_up_measures_a_passs_fixed_cost_as_the_batchers_patience(
+    tiny_artifacts,
+) -> None:
+    """How long a free model worker waits for a batch as big as the running one: the
+    fixed cost of a forward pass, from the warm-up's batch of 1 and batch of 16."""
+    handler = CostHandler(0.004, 0.00025)
+    settings = {
+        "AIP_STORAGE_URI": str(tiny_artifacts["export"]),
+        "VXSERVE_TORCH_THREADS": "1",
+        "VXSERVE_BATCHING": "auto",
+        "VXSERVE_MODEL_WORKERS": "2",
+    }
+    service = PredictionService(ServeConfig.from_env(settings), handler=handler)
+    service.load()
+    try:
+        assert service.batcher is not None, service.batching_reason
+        assert 0.003 <= service.batcher.patience_s <= 0.008, service.batching_reason
+        assert "a pass costs" in service.batching_reason
+    finally:
+        service.close()
+
+
 @pytest.mark.parametrize(
     ("fixed_s", "per_instance_s", "passes"),
     [
