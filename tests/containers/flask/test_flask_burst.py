@@ -31,15 +31,23 @@ class SlowModel(ClassificationHandler):
         return super().inference(batch)
 """
 
+# Blocks (like a tokenizer or a fetch, so it runs in a request thread) while the test holds
+# the gate: every request thread is then busy at once for as long as the test needs, where a
+# fixed 0.25 s sleep left a window too short for a busy machine to observe (CI missed it).
 SLOW_PREPROCESS = """
 import time
+from pathlib import Path
 
 from vxserve import ClassificationHandler
+
+GATE = Path(__file__).with_name("gate")
 
 
 class SlowPreprocess(ClassificationHandler):
     def preprocess(self, instances, parameters):
-        time.sleep(0.25)  # e.g. a tokenizer, or a fetch: may block, so it runs in a thread
+        deadline = time.monotonic() + 20
+        while GATE.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return super().preprocess(instances, parameters)
 """
 
@@ -86,6 +94,8 @@ def test_health_answers_during_a_burst_of_slow_predictions(
         VXSERVE_MODEL_WORKERS="1",
     )
     server.wait_ready()
+    gate = tmp_path / "model" / "gate"  # the slow preprocess waits while it exists
+    gate.touch()
     answers: list[int] = []
     threads = _burst(server, answers)
     try:
@@ -94,6 +104,7 @@ def test_health_answers_during_a_burst_of_slow_predictions(
         assert health.status_code == 200
         assert "vxserve_queue_depth" in requests.get(server.url + "/metrics", timeout=2).text
     finally:
+        gate.unlink()
         for thread in threads:
             thread.join(60)
     assert answers == [200] * BURST
