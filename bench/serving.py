@@ -122,13 +122,16 @@ def _is_python(pid: int) -> bool:
         return True  # gone or not ours to read: count it where py-spy would have seen it
 
 
-def _cpu_outside_python(root: int) -> float:
-    """CPU seconds of the tree's processes that are not Python (TorchServe's JVM).
+def _cpu_split(root: int) -> tuple[float, float]:
+    """(CPU seconds of the whole tree, of those the tree's non-Python processes: TorchServe's
+    JVM), from one scan of /proc.
 
     py-spy samples only Python, so `--profile` splits the Python processes' CPU over its
-    stages and reports this part on its own instead of spreading it over them.
+    stages and reports the rest on its own instead of spreading it over them.
     """
-    return sum(cpu for pid, cpu, _ in _tree(root) if not _is_python(pid))
+    tree = _tree(root)
+    return (sum(cpu for _, cpu, _ in tree),
+            sum(cpu for pid, cpu, _ in tree if not _is_python(pid)))
 
 
 # -- servers ---------------------------------------------------------------------------
@@ -371,8 +374,7 @@ def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> 
             peak[0] = max(peak[0], _group_stats(server.proc.pid)[1])
 
     sampler = threading.Thread(target=sample, daemon=True)
-    cpu_before = _group_stats(server.proc.pid)[0]
-    other_before = _cpu_outside_python(server.proc.pid)
+    cpu_before, other_before = _cpu_split(server.proc.pid)
     sampler.start()
     threads = min(concurrency, 2)
     out = subprocess.run(
@@ -386,8 +388,9 @@ def run_wrk(server: Server, bodies: Path, concurrency: int, duration: float) -> 
     line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
     result = json.loads(line.removeprefix("BENCH_JSON "))
     result["settle_s"] = wait_quiet(server.proc.pid)
-    result["cpu_s"] = _group_stats(server.proc.pid)[0] - cpu_before
-    result["cpu_outside_python_s"] = _cpu_outside_python(server.proc.pid) - other_before
+    cpu_after, other_after = _cpu_split(server.proc.pid)
+    result["cpu_s"] = cpu_after - cpu_before
+    result["cpu_outside_python_s"] = other_after - other_before
     batches_after = _batches(server)
     result["batched"] = [a - b for a, b in zip(batches_after, batches_before, strict=True)]
     result["rss_peak"] = peak[0]

@@ -85,8 +85,7 @@ def test_the_cpu_outside_python_is_told_apart_from_the_pythons(tmp_path) -> None
                 break
             time.sleep(0.1)
         assert marker.exists(), "the shell never finished spinning"
-        total = serving._group_stats(proc.pid)[0]
-        outside = serving._cpu_outside_python(proc.pid)
+        total, outside = serving._cpu_split(proc.pid)
         assert outside >= 0.45, f"the shell's CPU was not counted outside Python: {outside}"
         assert total - outside < 0.45, "the Python parent was charged the shell's CPU"
     finally:

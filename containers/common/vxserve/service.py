@@ -230,8 +230,8 @@ class PredictionService:
         assert handler is not None
         try:
             items = handler.preprocess(examples[:16], {})
-            key = handler.shape_key(items[0])
-            batch = handler.collate([i for i in items if handler.shape_key(i) == key])
+            first_group = next(iter(group_by_key(handler, items).values()))
+            batch = handler.collate([items[i] for i in first_group])
             drift = measure_drift(handler, batch, self.config.autocast, device)
         except Exception as exc:  # a report, not a gate: serving goes on without it
             log.warning("could not measure what VXSERVE_AUTOCAST changes: %s", exc)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -253,17 +255,30 @@ def test_idle_workers_share_queued_work_instead_of_one_taking_it_all() -> None:
     assert sorted(sizes) == [4, 4]
 
 
+@contextlib.contextmanager
+def _beside_a_running_pass_of_eight(
+    patience_s: float,
+) -> Iterator[tuple[GateHandler, Batcher, list[Any]]]:
+    """Two workers, one of them held in a pass of 8 (its future first in the list)."""
+    handler = GateHandler()
+    batcher = Batcher(
+        handler, max_batch_size=32, max_delay_s=0.0, workers=2, patience_s=patience_s
+    )
+    batcher.start()
+    try:
+        futures: list[Any] = [batcher.submit(("k",), _items(*range(8)))]
+        _wait_for(lambda: handler.running == 1)
+        yield handler, batcher, futures
+    finally:
+        handler.gate.set()
+        batcher.stop()
+
+
 def test_a_free_worker_waits_for_a_batch_as_big_as_the_running_one() -> None:
     """Under load a second worker started on whatever was queued: batches of half the
     size, more CPU per instance, and the second pass took its core from the requests'
     own parsing. It starts once the queue holds as many instances as the running pass."""
-    handler = GateHandler()
-    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2, patience_s=10.0)
-    batcher.start()
-    futures: list[Any] = []
-    try:
-        futures.append(batcher.submit(("k",), _items(*range(8))))
-        _wait_for(lambda: handler.running == 1)
+    with _beside_a_running_pass_of_eight(patience_s=10.0) as (handler, batcher, futures):
         for i in range(7):
             futures.append(batcher.submit(("k",), _items(float(10 + i))))
         time.sleep(0.05)  # a second pass of 1..7 instances would have started by now
@@ -273,9 +288,6 @@ def test_a_free_worker_waits_for_a_batch_as_big_as_the_running_one() -> None:
         assert batcher.queued == 0
         handler.gate.set()
         results = [f.result(timeout=10).flatten().tolist() for f in futures]
-    finally:
-        handler.gate.set()
-        batcher.stop()
     assert results[0] == [10.0 * i for i in range(8)]
     assert results[1:] == [[10.0 * (10 + i)] for i in range(8)]
 
@@ -286,13 +298,7 @@ def test_a_free_worker_waits_for_a_bigger_batch_no_longer_than_its_patience() ->
     requests, and one pass ran alone 57% of the time with 7-15 instances queued. A free
     worker now starts with what is queued once it waited `patience_s` (the fixed cost of
     a pass, which is all a bigger batch could have saved)."""
-    handler = GateHandler()
-    batcher = Batcher(handler, max_batch_size=32, max_delay_s=0.0, workers=2, patience_s=0.15)
-    batcher.start()
-    futures: list[Any] = []
-    try:
-        futures.append(batcher.submit(("k",), _items(*range(8))))
-        _wait_for(lambda: handler.running == 1)
+    with _beside_a_running_pass_of_eight(patience_s=0.15) as (handler, batcher, futures):
         queued_at = time.monotonic()
         futures += [batcher.submit(("k",), _items(float(10 + i))) for i in range(3)]
         time.sleep(0.05)
@@ -303,9 +309,6 @@ def test_a_free_worker_waits_for_a_bigger_batch_no_longer_than_its_patience() ->
         assert 0.1 <= waited < 2.0, waited  # after its patience, long before the first pass
         handler.gate.set()
         results = [f.result(timeout=10).flatten().tolist() for f in futures]
-    finally:
-        handler.gate.set()
-        batcher.stop()
     assert results[1:] == [[10.0 * (10 + i)] for i in range(3)]
 
 

@@ -296,12 +296,8 @@ class CostHandler(TensorHandler):
         return super().inference(batch)
 
 
-def test_the_warm_up_measures_a_passs_fixed_cost_as_the_batchers_patience(
-    tiny_artifacts,
-) -> None:
-    """How long a free model worker waits for a batch as big as the running one: the
-    fixed cost of a forward pass, from the warm-up's batch of 1 and batch of 16."""
-    handler = CostHandler(0.004, 0.00025)
+def _loaded_on_two_workers(tiny_artifacts, handler: CostHandler) -> PredictionService:
+    """A service with auto batching on two single-threaded model workers, warmed up."""
     settings = {
         "AIP_STORAGE_URI": str(tiny_artifacts["export"]),
         "VXSERVE_TORCH_THREADS": "1",
@@ -310,6 +306,16 @@ def test_the_warm_up_measures_a_passs_fixed_cost_as_the_batchers_patience(
     }
     service = PredictionService(ServeConfig.from_env(settings), handler=handler)
     service.load()
+    return service
+
+
+def test_the_warm_up_measures_a_passs_fixed_cost_as_the_batchers_patience(
+    tiny_artifacts,
+) -> None:
+    """How long a free model worker waits for a batch as big as the running one: the
+    fixed cost of a forward pass, from the warm-up's batch of 1 and batch of 16."""
+    handler = CostHandler(0.004, 0.00025)
+    service = _loaded_on_two_workers(tiny_artifacts, handler)
     try:
         assert service.batcher is not None, service.batching_reason
         assert 0.003 <= service.batcher.patience_s <= 0.008, service.batching_reason
@@ -337,14 +343,7 @@ def test_a_request_is_split_over_workers_only_when_batching_pays_little(
     workers: 1.5x the CPU of one pass of 8, and slower than the tutorial's server on a busy
     machine. Whether to cut is decided from the warm-up's measurement."""
     handler = CostHandler(fixed_s, per_instance_s)
-    settings = {
-        "AIP_STORAGE_URI": str(tiny_artifacts["export"]),
-        "VXSERVE_TORCH_THREADS": "1",
-        "VXSERVE_BATCHING": "auto",
-        "VXSERVE_MODEL_WORKERS": "2",
-    }
-    service = PredictionService(ServeConfig.from_env(settings), handler=handler)
-    service.load()
+    service = _loaded_on_two_workers(tiny_artifacts, handler)
     try:
         assert service.batching, service.batching_reason
         handler.batches.clear()
